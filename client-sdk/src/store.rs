@@ -1,0 +1,252 @@
+//! The current snapshot, swapped atomically.
+//!
+//! Readers (every evaluation) load an [`ArcSwapOption`]: no lock, no reference-count traffic in
+//! the common case, and either the old snapshot or the new one, never half of an update. Writers
+//! are rare (one per change on the server), compile the new snapshot, and are serialized by a
+//! mutex that readers never touch, so that the revision check and the swap are one step.
+//!
+//! On top of that, each thread keeps the snapshot it last read in a one-entry cache, tagged with
+//! the store's `generation` (bumped after every swap). While nothing changes, a read is one
+//! atomic load and a thread-local lookup: no contended reference count and none of arc-swap's
+//! bookkeeping, which otherwise costs as much as evaluating a rollout. The price is that a
+//! thread keeps the last snapshot it read alive until it reads again or exits. Replaced
+//! snapshots are retired to the writer, which frees them once no thread holds them any more:
+//! otherwise the reader dropping the last reference would pay for freeing a whole snapshot in
+//! the middle of an evaluation. A retired snapshot is freed at a later swap once unused.
+//!
+//! The revision rule: the server's revisions only grow, so a snapshot older than the one held is
+//! a late answer (or a stale bootstrap/persisted file) and is ignored. The rule only compares
+//! snapshots of the same project and environment; a snapshot of another one replaces whatever
+//! is held (the server decides what the token reads).
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::{ArcSwapOption, Guard};
+use switchboard_core::{CompiledSnapshot, Snapshot};
+
+use crate::diff;
+
+/// A snapshot as served: compiled for evaluation, and kept as received for change detection and
+/// persistence.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub(crate) compiled: CompiledSnapshot,
+    pub(crate) snapshot: Snapshot,
+}
+
+/// What changed when a new snapshot was swapped in; given to change listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Change {
+    /// The revision now served.
+    pub revision: u64,
+    /// The revision served before, if any.
+    pub previous_revision: Option<u64>,
+    /// Keys of the flags whose definition or state changed, that appeared or disappeared, or
+    /// that use a segment that changed; sorted. On the first snapshot: every flag.
+    pub flags: Vec<String>,
+    /// Config keys whose value changed, appeared or disappeared; sorted.
+    pub config: Vec<String>,
+}
+
+impl Change {
+    /// Whether flag `key` is among the changed flags.
+    pub fn affects(&self, key: &str) -> bool {
+        self.flags.binary_search_by(|k| k.as_str().cmp(key)).is_ok()
+    }
+}
+
+/// What became of a snapshot offered to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It is now served; listeners have been told.
+    Applied(Change),
+    /// It has the revision already served: nothing to do.
+    Unchanged,
+    /// It is older than the snapshot served (revision `current`): ignored.
+    Stale { current: u64 },
+}
+
+#[derive(Debug)]
+pub(crate) struct Store {
+    current: ArcSwapOption<Loaded>,
+    /// Bumped after every swap: tells a thread whether its cached snapshot is still current.
+    generation: AtomicU64,
+    /// Tags this store's entries in the thread-local caches. A counter, not an address: an
+    /// address can be reused by a later store, whose generation could then match a stale entry.
+    id: u64,
+    /// Serializes writers; holds the replaced snapshots that some thread may still be reading.
+    writer: Mutex<Vec<Arc<Loaded>>>,
+}
+
+/// The snapshot a thread read last, and from which store at which generation.
+struct CacheEntry {
+    store: u64,
+    generation: u64,
+    loaded: Option<Arc<Loaded>>,
+}
+
+thread_local! {
+    static LAST_READ: RefCell<CacheEntry> = const {
+        RefCell::new(CacheEntry { store: 0, generation: 0, loaded: None })
+    };
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        // Ids start at 1: 0 marks an empty cache entry.
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        Self {
+            current: ArcSwapOption::empty(),
+            generation: AtomicU64::new(0),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            writer: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl Store {
+    /// Runs `read` on the current snapshot: the evaluation path. Never blocks, and never sees a
+    /// snapshot older than one this thread has already seen.
+    ///
+    /// `Fn` rather than `FnOnce`: if the thread-local cache is unavailable, `read` runs on the
+    /// uncached path instead, and the closure must still be there to run.
+    #[inline]
+    pub(crate) fn read<R>(&self, read: impl Fn(Option<&Loaded>) -> R) -> R {
+        // Acquire: pairs with the Release bump after the swap, so that a thread seeing the new
+        // generation also loads (at least) the new snapshot.
+        let generation = self.generation.load(Ordering::Acquire);
+        let cached = LAST_READ.try_with(|cell| {
+            // Busy when `read` reads again from inside itself (a getter called by code running
+            // within an evaluation); `try_with` fails while the thread exits. Both fall back.
+            let mut entry = cell.try_borrow_mut().ok()?;
+            if entry.store != self.id || entry.generation != generation {
+                *entry = CacheEntry {
+                    store: self.id,
+                    generation,
+                    loaded: self.current.load_full(),
+                };
+            }
+            Some(read(entry.loaded.as_deref()))
+        });
+        match cached {
+            Ok(Some(result)) => result,
+            _ => read(self.current.load().as_deref()),
+        }
+    }
+
+    /// Holds the current snapshot for as long as the guard lives (for views taken by the
+    /// caller): slower than [`read`](Self::read), but the caller owns it.
+    pub(crate) fn hold(&self) -> Guard<Option<Arc<Loaded>>> {
+        self.current.load()
+    }
+
+    /// An owned reference (persistence).
+    pub(crate) fn load_full(&self) -> Option<Arc<Loaded>> {
+        self.current.load_full()
+    }
+
+    /// Swaps `snapshot` in unless the revision rule says otherwise.
+    pub(crate) fn apply(&self, snapshot: Snapshot) -> Outcome {
+        // The swap is whole, so a panic elsewhere under this lock cannot leave a torn state.
+        let mut retired = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let old = self.current.load_full();
+        let held = old.as_deref().map(|o| &o.snapshot);
+        if let Some(held) = held.filter(|h| same_environment(h, &snapshot)) {
+            if snapshot.revision < held.revision {
+                return Outcome::Stale {
+                    current: held.revision,
+                };
+            }
+            if snapshot.revision == held.revision {
+                return Outcome::Unchanged;
+            }
+        }
+        let (flags, config) = diff::changes(held, &snapshot);
+        let change = Change {
+            revision: snapshot.revision,
+            previous_revision: held.map(|h| h.revision),
+            flags,
+            config,
+        };
+        let compiled = CompiledSnapshot::compile(&snapshot);
+        for warning in compiled.warnings() {
+            tracing::warn!(
+                %warning,
+                revision = snapshot.revision,
+                "Switchboard: this evaluates to the caller's default until it is fixed"
+            );
+        }
+        drop(old);
+        let replaced = self
+            .current
+            .swap(Some(Arc::new(Loaded { compiled, snapshot })));
+        // Release, after the swap: see `read`.
+        self.generation.fetch_add(1, Ordering::Release);
+        retired.extend(replaced);
+        // A count of one is the list's own reference: no thread can reach that snapshot any
+        // more (it is no longer current), so it is freed here, on the writer's time.
+        retired.retain(|loaded| Arc::strong_count(loaded) > 1);
+        Outcome::Applied(change)
+    }
+}
+
+fn same_environment(a: &Snapshot, b: &Snapshot) -> bool {
+    a.project == b.project && a.environment == b.environment
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn at(revision: u64) -> Snapshot {
+        Snapshot::new("shop", "production", revision)
+    }
+
+    #[test]
+    fn newer_revisions_replace_and_older_or_equal_ones_are_ignored() {
+        let store = Store::default();
+        assert!(matches!(store.apply(at(5)), Outcome::Applied(c) if c.previous_revision.is_none()));
+        assert_eq!(store.apply(at(3)), Outcome::Stale { current: 5 });
+        assert_eq!(store.apply(at(5)), Outcome::Unchanged);
+        assert!(
+            matches!(store.apply(at(6)), Outcome::Applied(c) if c.previous_revision == Some(5))
+        );
+        assert_eq!(store.load_full().unwrap().compiled.revision(), 6);
+    }
+
+    #[test]
+    fn replaced_snapshots_are_freed_by_a_later_swap_once_no_reader_holds_them() {
+        let store = Store::default();
+        store.apply(at(1));
+        let reader = store.load_full().unwrap();
+        let first = Arc::downgrade(&reader);
+        store.apply(at(2));
+        assert!(first.upgrade().is_some(), "still read");
+
+        drop(reader);
+        store.apply(at(3));
+
+        assert!(first.upgrade().is_none());
+        assert!(
+            store.writer.lock().unwrap().is_empty(),
+            "revision 2 was never read: freed at once"
+        );
+    }
+
+    #[test]
+    fn another_environment_replaces_whatever_its_revision() {
+        let store = Store::default();
+        store.apply(at(9));
+        let mut other = at(1);
+        other.environment = "staging".into();
+        assert!(matches!(store.apply(other), Outcome::Applied(_)));
+        assert_eq!(
+            store.read(|l| l.unwrap().compiled.environment().to_owned()),
+            "staging"
+        );
+    }
+}

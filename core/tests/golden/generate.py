@@ -1,0 +1,33 @@
+"""Regenerates buckets.json with an independent murmur3 (pip install mmh3).
+
+Only for adding cases: an existing expectation must never change."""
+import json, os
+
+import mmh3
+cases = [
+ ("new-checkout", "user-1"), ("new-checkout", "user-2"), ("new-checkout", "user-3"),
+ ("new-checkout", ""), ("", ""), ("", "user-1"), ("dark-mode", "user-1"),
+ ("dark-mode", "42"), ("dark-mode", "-7"), ("dark-mode", "1.5"), ("dark-mode", "true"), ("dark-mode", "false"),
+ ("a", "b"), ("ab", "c"), ("abc", "d"), ("abcd", "e"), ("abcde", "f"),
+ ("flag", "a"), ("flag", "ab"), ("flag", "abc"), ("flag", "abcd"),
+ ("checkout.v2_beta", "550e8400-e29b-41d4-a716-446655440000"),
+ ("checkout.v2_beta", "user@example.com"),
+ ("pricing", "ユーザー"), ("pricing", "José"), ("pricing", "😀"), ("ünïcödé-salt", "straße"),
+ ("pricing", "ππππππππ"), ("pricing", "with space"), ("pricing", "colon:inside"),
+ ("salt:with:colons", "id"), ("pricing", "\t\n"),
+ ("long", "x" * 1000), ("l" * 128, "user-1"), ("long", "0123456789" * 50 + "é"),
+ ("experiment-2026", "device-000001"), ("experiment-2026", "device-000002"), ("experiment-2026", "device-999999"),
+ ("Feature.X", "ORG-12"), ("feature.x", "org-12"),
+]
+out = []
+for salt, ident in cases:
+    h = mmh3.hash((salt + ":" + ident).encode("utf-8"), 0, signed=False)
+    out.append({"salt": salt, "id": ident, "murmur3": h, "bucket": h % 10000})
+doc = {"description": "Rollout bucket golden vectors: bucket = murmur3_x86_32(seed 0, utf8(salt + ':' + id)) % 10000. Generated with an independent implementation (Python mmh3). Never edit an entry: a change here moves users between variants in every SDK.", "vectors": out}
+# One vector per line, so that a diff shows exactly which vectors changed.
+lines = ['{', '  "description": ' + json.dumps(doc["description"], ensure_ascii=False) + ',', '  "vectors": [']
+lines.append(',\n'.join('    ' + json.dumps(v, ensure_ascii=False) for v in out))
+lines.append('  ]\n}\n')
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "buckets.json"), "w") as f:
+    f.write('\n'.join(lines))
+print(len(out), "vectors")

@@ -1,0 +1,350 @@
+//! Configuration: `/v1/projects/{project}/environments/{env}/config[/{key}]`, the diff between
+//! two environments and promotion from one to another.
+
+use actix_web::http::{Method, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::etag::{etag, if_match};
+use super::extract::RollbackBody;
+use super::{Page, PageQuery, Routes, ValidJson, ValidQuery};
+use crate::auth::{Authorized, scope};
+use crate::domain::ConfigKey;
+use crate::error::ApiError;
+use crate::export::{self, Format};
+use crate::startup::AppState;
+use crate::store::WriteIntent;
+use crate::store::config::{self, KeyChange, ResolvedEntry};
+use crate::store::promotion::{self, PromotionRequest};
+
+const ENTRY: &str = "/v1/projects/{project}/environments/{env}/config/{key}";
+
+pub fn routes(routes: &mut Routes) {
+    routes
+        .add(
+            Method::GET,
+            "/v1/projects/{project}/environments/{env}/config",
+            list,
+        )
+        .add(Method::GET, ENTRY, get)
+        .add(Method::PUT, ENTRY, put)
+        .add(Method::DELETE, ENTRY, remove)
+        .add(
+            Method::GET,
+            "/v1/projects/{project}/environments/{env}/config/{key}/versions",
+            versions,
+        )
+        .add(
+            Method::POST,
+            "/v1/projects/{project}/environments/{env}/config/{key}/rollback",
+            rollback,
+        )
+        .add(
+            Method::GET,
+            "/v1/projects/{project}/environments/{env}/diff",
+            diff,
+        )
+        .add(
+            Method::POST,
+            "/v1/projects/{project}/environments/{env}/promote",
+            promote,
+        );
+}
+
+/// Largest config value, serialized.
+pub const MAX_VALUE_BYTES: usize = 65_536;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    format: Option<Format>,
+}
+
+#[derive(Serialize)]
+struct ResolvedView<'a> {
+    project: &'a str,
+    environment: &'a str,
+    entries: Vec<ResolvedEntry>,
+}
+
+/// The resolved configuration with where each value comes from, or (with `format`) an export.
+#[tracing::instrument(skip_all)]
+async fn list(
+    _auth: Authorized<scope::ConfigRead>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    ValidQuery(query): ValidQuery<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (project, env) = path.into_inner();
+    let entries = config::resolved(&state.store, &project, &env).await?;
+    let Some(format) = query.format else {
+        return Ok(HttpResponse::Ok().json(ResolvedView {
+            project: &project,
+            environment: &env,
+            entries,
+        }));
+    };
+    let pairs: Vec<(String, Value)> = entries.into_iter().map(|e| (e.key, e.value)).collect();
+    let body = export::render(format, &pairs)
+        .map_err(|e| ApiError::invalid("query.format", format!("config keys {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .body(body.as_str().to_owned()))
+}
+
+fn key_of(raw: &str) -> Result<ConfigKey, ApiError> {
+    ConfigKey::parse(raw).map_err(|e| ApiError::invalid("path.key", e.to_string()))
+}
+
+/// A resolved entry with the `ETag` of the environment's own override (`"0"` when inherited).
+fn entry_response(env: &str, entry: &ResolvedEntry) -> HttpResponse {
+    let own_version = if entry.source == env {
+        entry.version
+    } else {
+        0
+    };
+    HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(own_version)))
+        .json(entry)
+}
+
+#[tracing::instrument(skip_all)]
+async fn get(
+    _auth: Authorized<scope::ConfigRead>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (project, env, key) = path.into_inner();
+    let entry = config::get(&state.store, &project, &env, key_of(&key)?.as_str()).await?;
+    Ok(entry_response(&env, &entry))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutBody {
+    value: Value,
+    description: Option<String>,
+}
+
+fn check_entry(value: &Value, description: Option<&str>) -> Result<(), ApiError> {
+    if value.is_null() {
+        return Err(ApiError::invalid(
+            "body.value",
+            "must not be null; DELETE the key to remove its override",
+        ));
+    }
+    if value.to_string().len() > MAX_VALUE_BYTES {
+        return Err(ApiError::invalid(
+            "body.value",
+            format!("must be at most {MAX_VALUE_BYTES} bytes as JSON"),
+        ));
+    }
+    if description.is_some_and(|d| d.chars().count() > 1_000) {
+        return Err(ApiError::invalid(
+            "body.description",
+            "must be at most 1000 characters",
+        ));
+    }
+    Ok(())
+}
+
+#[tracing::instrument(skip_all)]
+async fn put(
+    auth: Authorized<scope::ConfigWrite>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    ValidJson(body): ValidJson<PutBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (project, env, key) = path.into_inner();
+    let key = key_of(&key)?;
+    check_entry(&body.value, body.description.as_deref())?;
+    let change = KeyChange {
+        key: key.to_string(),
+        value: Some(body.value),
+        description: body.description,
+    };
+    config::change(
+        &state.store,
+        &auth.actor,
+        &project,
+        &env,
+        change,
+        WriteIntent {
+            expected: if_match(&req)?,
+            action: "config.set",
+            comment: "",
+        },
+    )
+    .await?;
+    state.snapshots.reload_project(&project).await;
+    let entry = config::get(&state.store, &project, &env, key.as_str()).await?;
+    Ok(entry_response(&env, &entry))
+}
+
+/// Removes the environment's own override; the key falls back to the parent's value, if any.
+#[tracing::instrument(skip_all)]
+async fn remove(
+    auth: Authorized<scope::ConfigWrite>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (project, env, key) = path.into_inner();
+    let key = key_of(&key)?;
+    let change = KeyChange {
+        key: key.to_string(),
+        value: None,
+        description: None,
+    };
+    config::change(
+        &state.store,
+        &auth.actor,
+        &project,
+        &env,
+        change,
+        WriteIntent {
+            expected: if_match(&req)?,
+            action: "config.remove",
+            comment: "",
+        },
+    )
+    .await?;
+    state.snapshots.reload_project(&project).await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[tracing::instrument(skip_all)]
+async fn versions(
+    _auth: Authorized<scope::ConfigRead>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+    ValidQuery(query): ValidQuery<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (project, env, key) = path.into_inner();
+    let limit = query.limit()?;
+    let before = query.numeric_cursor()?;
+    let items = config::versions(
+        &state.store,
+        &project,
+        &env,
+        key_of(&key)?.as_str(),
+        before,
+        limit,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(Page::new(items, limit, |v| v.version.to_string())))
+}
+
+/// Makes an earlier version current again (a new version; rolling back to a removal removes).
+#[tracing::instrument(skip_all)]
+async fn rollback(
+    auth: Authorized<scope::ConfigWrite>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    ValidJson(body): ValidJson<RollbackBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (project, env, key) = path.into_inner();
+    let key = key_of(&key)?;
+    let (value, description) =
+        config::value_at(&state.store, &project, &env, key.as_str(), body.version).await?;
+    let change = KeyChange {
+        key: key.to_string(),
+        value,
+        description: Some(description),
+    };
+    let comment = format!("rollback to version {}", body.version);
+    config::change(
+        &state.store,
+        &auth.actor,
+        &project,
+        &env,
+        change,
+        WriteIntent {
+            expected: if_match(&req)?,
+            action: "config.rollback",
+            comment: &comment,
+        },
+    )
+    .await?;
+    state.snapshots.reload_project(&project).await;
+    match config::get(&state.store, &project, &env, key.as_str()).await {
+        Ok(entry) => Ok(entry_response(&env, &entry)),
+        Err(crate::store::StoreError::Absent(_)) => Ok(HttpResponse::NoContent().finish()),
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiffQuery {
+    from: String,
+}
+
+/// What differs between `from` and this environment (resolved values).
+#[tracing::instrument(skip_all)]
+async fn diff(
+    auth: Authorized<scope::ConfigRead>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    ValidQuery(query): ValidQuery<DiffQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (project, env) = path.into_inner();
+    check_source_access(&auth, &query.from)?;
+    Ok(HttpResponse::Ok().json(promotion::diff(&state.store, &project, &query.from, &env).await?))
+}
+
+/// The token must reach the source environment too.
+fn check_source_access<S>(auth: &Authorized<S>, from: &str) -> Result<(), ApiError> {
+    if auth.principal().environments.allows(from) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "this token may not access environment '{from}'"
+        )))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PromoteBody {
+    from: String,
+    keys: Option<Vec<String>>,
+    #[serde(default)]
+    remove_missing: bool,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// Copies `from`'s resolved values into this environment: all differing keys or the listed
+/// ones, atomically. `dry_run` returns exactly the changes a real run would apply now.
+#[tracing::instrument(skip_all)]
+async fn promote(
+    auth: Authorized<scope::ConfigWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    ValidJson(body): ValidJson<PromoteBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (project, env) = path.into_inner();
+    check_source_access(&auth, &body.from)?;
+    let request = PromotionRequest {
+        keys: body.keys,
+        remove_missing: body.remove_missing,
+        dry_run: body.dry_run,
+    };
+    let result = promotion::promote(
+        &state.store,
+        &auth.actor,
+        &project,
+        &body.from,
+        &env,
+        request,
+    )
+    .await?;
+    if !result.dry_run && !result.changes.is_empty() {
+        state.snapshots.reload_project(&project).await;
+    }
+    Ok(HttpResponse::Ok().json(result))
+}

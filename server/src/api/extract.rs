@@ -1,0 +1,234 @@
+//! Request extractors whose failures are problem+json that name the offending field, and the
+//! pagination shape shared by every list endpoint.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::error::PayloadError;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, FieldError};
+use crate::startup::AppState;
+
+/// A JSON body deserialized with the path of the first bad field (`body.scopes[1]`).
+/// Requires `Content-Type: application/json` (or any `+json` type) and honours the body limit.
+#[derive(Debug)]
+pub struct ValidJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let content_type_ok = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|essence| {
+                let essence = essence.trim().to_ascii_lowercase();
+                essence == "application/json" || essence.ends_with("+json")
+            })
+            .unwrap_or(false);
+        // The same limit is installed as the app's PayloadConfig, which enforces it.
+        let limit = req
+            .app_data::<web::Data<AppState>>()
+            .map(|state| state.settings.max_body_bytes)
+            .and_then(|limit| usize::try_from(limit).ok())
+            .unwrap_or(262_144);
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !content_type_ok {
+                return Err(ApiError::UnsupportedMediaType(
+                    "the request body must be JSON (Content-Type: application/json)".into(),
+                ));
+            }
+            let bytes = body
+                .await
+                .map_err(|error| match error.as_error::<PayloadError>() {
+                    Some(PayloadError::Overflow) => ApiError::PayloadTooLarge { limit },
+                    _ => ApiError::bad_request("body", "the request body could not be read"),
+                })?;
+            if bytes.is_empty() {
+                return Err(ApiError::bad_request("body", "a JSON body is required"));
+            }
+            let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+            let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+                let path = error.path().to_string();
+                let field = if path == "." {
+                    "body".to_owned()
+                } else {
+                    format!("body.{path}")
+                };
+                let message = error.inner().to_string();
+                // serde_json appends " at line L column C"; keep the message about the field.
+                let message = message
+                    .rsplit_once(" at line ")
+                    .map_or(message.as_str(), |(head, _)| head)
+                    .to_owned();
+                let detail = format!("{field}: {message}");
+                let errors = vec![FieldError::new(field, message)];
+                // Well-formed JSON with a wrong field is 422; JSON that does not parse is 400.
+                if error.inner().classify() == serde_json::error::Category::Data {
+                    ApiError::Unprocessable { detail, errors }
+                } else {
+                    ApiError::BadRequest { detail, errors }
+                }
+            })?;
+            deserializer.end().map_err(|_| {
+                ApiError::bad_request("body", "trailing characters after the JSON value")
+            })?;
+            Ok(ValidJson(value))
+        })
+    }
+}
+
+/// An optional JSON body: a request without one (no `Content-Type`, no content) yields `None`,
+/// so a one-line `curl -X POST` works; a body that is present is held to [`ValidJson`]'s rules.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let headers = req.headers();
+        let no_body = !headers.contains_key(header::CONTENT_TYPE)
+            && !headers.contains_key(header::TRANSFER_ENCODING)
+            && headers
+                .get(header::CONTENT_LENGTH)
+                .is_none_or(|length| length.as_bytes() == b"0");
+        if no_body {
+            return Box::pin(std::future::ready(Ok(OptionalJson(None))));
+        }
+        let json = ValidJson::<T>::from_request(req, payload);
+        Box::pin(async move { json.await.map(|ValidJson(value)| OptionalJson(Some(value))) })
+    }
+}
+
+/// A query string deserialized with the name of the first bad parameter (`query.limit`).
+/// Unknown parameters are refused where the target type says `deny_unknown_fields`.
+#[derive(Debug)]
+pub struct ValidQuery<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest for ValidQuery<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let pairs = form_urlencoded::parse(req.query_string().as_bytes());
+        let result = serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(pairs))
+            .map(ValidQuery)
+            .map_err(|error| {
+                let path = error.path().to_string();
+                let field = if path == "." {
+                    "query".to_owned()
+                } else {
+                    format!("query.{path}")
+                };
+                ApiError::bad_request(field, error.inner().to_string())
+            });
+        std::future::ready(result)
+    }
+}
+
+/// `limit` and `cursor`, as every list endpoint takes them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 200;
+
+impl PageQuery {
+    /// The page size, validated: 1 to 200, default 50.
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        page_limit(self.limit)
+    }
+
+    /// The cursor of lists ordered by a number (versions, audit ids).
+    pub fn numeric_cursor(&self) -> Result<Option<i64>, ApiError> {
+        numeric_cursor(self.cursor.as_deref())
+    }
+}
+
+/// Decodes a cursor that holds a number.
+pub fn numeric_cursor(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
+    raw.map(|raw| {
+        cursor::decode(raw)?
+            .parse::<i64>()
+            .map_err(|_| ApiError::bad_request("query.cursor", "not a cursor this server issued"))
+    })
+    .transpose()
+}
+
+/// `{"version": N}`: the body of every rollback.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackBody {
+    pub version: i64,
+}
+
+pub fn page_limit(limit: Option<u32>) -> Result<usize, ApiError> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        n @ 1..=MAX_PAGE => Ok(n as usize),
+        _ => Err(ApiError::bad_request(
+            "query.limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        )),
+    }
+}
+
+/// One page of a list, with the cursor of the next page when there may be one.
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// A page that is full may have a successor, found from its last item.
+    pub fn new(items: Vec<T>, limit: usize, cursor_of: impl Fn(&T) -> String) -> Self {
+        let next_cursor = (items.len() == limit)
+            .then(|| items.last().map(|last| cursor::encode(&cursor_of(last))))
+            .flatten();
+        Self { items, next_cursor }
+    }
+}
+
+/// Opaque cursors: base64url of the sort key, so clients do not build them by hand.
+pub mod cursor {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use crate::error::ApiError;
+
+    pub fn encode(key: &str) -> String {
+        URL_SAFE_NO_PAD.encode(key)
+    }
+
+    pub fn decode(cursor: &str) -> Result<String, ApiError> {
+        URL_SAFE_NO_PAD
+            .decode(cursor)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| ApiError::bad_request("query.cursor", "not a cursor this server issued"))
+    }
+}
+
+/// Deserializes a field that may be absent (`None`), `null` (`Some(None)`) or a value.
+pub fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}

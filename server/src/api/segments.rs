@@ -1,0 +1,153 @@
+//! `/v1/projects/{project}/segments[/{name}]`: reusable sets of conditions.
+
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use switchboard_core::{Condition, Segment};
+
+use super::etag::{etag, if_match};
+use super::flags::require_all_environments;
+use super::{Page, PageQuery, Routes, ValidJson, ValidQuery, cursor};
+use crate::auth::{Authorized, scope};
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::StoreError;
+use crate::store::segments::{self, StoredSegment};
+
+pub fn routes(routes: &mut Routes) {
+    routes
+        .add(Method::GET, "/v1/projects/{project}/segments", list)
+        .add(Method::POST, "/v1/projects/{project}/segments", create)
+        .add(Method::GET, "/v1/projects/{project}/segments/{name}", get)
+        .add(
+            Method::PUT,
+            "/v1/projects/{project}/segments/{name}",
+            update,
+        )
+        .add(
+            Method::DELETE,
+            "/v1/projects/{project}/segments/{name}",
+            delete,
+        );
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SegmentBody {
+    name: Option<String>,
+    description: Option<String>,
+    #[serde(default)]
+    conditions: Vec<Condition>,
+}
+
+fn segment_response(status: StatusCode, segment: &StoredSegment) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, etag(segment.version)))
+        .json(segment)
+}
+
+#[tracing::instrument(skip_all)]
+async fn create(
+    auth: Authorized<scope::FlagsWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    ValidJson(body): ValidJson<SegmentBody>,
+) -> Result<HttpResponse, ApiError> {
+    require_all_environments(auth.principal())?;
+    let project = path.into_inner();
+    let Some(name) = body.name else {
+        return Err(ApiError::invalid("body.name", "is required"));
+    };
+    let segment = Segment {
+        name: name.clone(),
+        description: body.description,
+        conditions: body.conditions,
+    };
+    let created = segments::create(&state.store, &auth.actor, &project, segment)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict => ApiError::Conflict(format!(
+                "segment '{name}' already exists in project '{project}'"
+            )),
+            other => other.into(),
+        })?;
+    state.snapshots.reload_project(&project).await;
+    let mut response = segment_response(StatusCode::CREATED, &created);
+    if let Ok(location) =
+        header::HeaderValue::from_str(&format!("/v1/projects/{project}/segments/{name}"))
+    {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+#[tracing::instrument(skip_all)]
+async fn list(
+    _auth: Authorized<scope::FlagsRead>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    ValidQuery(query): ValidQuery<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit()?;
+    let after = query.cursor.as_deref().map(cursor::decode).transpose()?;
+    let items = segments::list(&state.store, &path, after.as_deref(), limit).await?;
+    Ok(HttpResponse::Ok().json(Page::new(items, limit, |s| s.segment.name.clone())))
+}
+
+#[tracing::instrument(skip_all)]
+async fn get(
+    _auth: Authorized<scope::FlagsRead>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (project, name) = path.into_inner();
+    let segment = segments::get(&state.store, &project, &name).await?;
+    Ok(segment_response(StatusCode::OK, &segment))
+}
+
+#[tracing::instrument(skip_all)]
+async fn update(
+    auth: Authorized<scope::FlagsWrite>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    ValidJson(body): ValidJson<SegmentBody>,
+) -> Result<HttpResponse, ApiError> {
+    require_all_environments(auth.principal())?;
+    let (project, name) = path.into_inner();
+    if body.name.as_ref().is_some_and(|n| *n != name) {
+        return Err(ApiError::invalid(
+            "body.name",
+            "a segment's name cannot change",
+        ));
+    }
+    let segment = Segment {
+        name: name.clone(),
+        description: body.description,
+        conditions: body.conditions,
+    };
+    let updated = segments::update(
+        &state.store,
+        &auth.actor,
+        &project,
+        &name,
+        segment,
+        if_match(&req)?,
+    )
+    .await?;
+    state.snapshots.reload_project(&project).await;
+    Ok(segment_response(StatusCode::OK, &updated))
+}
+
+#[tracing::instrument(skip_all)]
+async fn delete(
+    auth: Authorized<scope::FlagsWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    require_all_environments(auth.principal())?;
+    let (project, name) = path.into_inner();
+    segments::delete(&state.store, &auth.actor, &project, &name).await?;
+    state.snapshots.reload_project(&project).await;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,161 @@
+//! `GET /v1/sdk/stream`: server-sent events telling an SDK that its environment changed.
+//!
+//! Each event says "the environment is now at revision N" and carries the snapshot's ETag; the
+//! SDK then fetches `GET /v1/sdk/snapshot` (answered from memory, `304` if it already has it).
+//! Events carry the revision rather than the snapshot so that an idle stream costs only a
+//! channel receiver and a timer, and a change costs every stream a few dozen bytes instead of
+//! the whole document.
+//!
+//! The first event, sent on connect, is the current revision, so a client resuming with
+//! `Last-Event-ID` can never miss a change: the events are states, not deltas, and the newest
+//! state always replaces whatever was missed. A stream that falls behind the in-process channel
+//! likewise just gets the current revision. Comment lines (`: heartbeat`) keep proxies from
+//! closing idle streams. When the environment is deleted, an `event: gone` ends the stream.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::Bytes;
+use actix_web::{HttpResponse, web};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::sdk::Target;
+use super::{Routes, ValidQuery};
+use crate::auth::{Authorized, scope};
+use crate::error::ApiError;
+use crate::snapshots::{Change, Snapshots};
+use crate::startup::AppState;
+
+pub fn routes(routes: &mut Routes) {
+    routes.add(Method::GET, "/v1/sdk/stream", stream);
+}
+
+#[tracing::instrument(skip_all)]
+async fn stream(
+    auth: Authorized<scope::FlagsRead>,
+    state: web::Data<AppState>,
+    ValidQuery(target): ValidQuery<Target>,
+) -> Result<HttpResponse, ApiError> {
+    let (project, environment) = target.select(auth.principal())?;
+    // Load (or find) the entry first: a stream for an environment that does not exist is a 404.
+    let current = state
+        .snapshots
+        .get(project, environment)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format_args!("environment '{project}/{environment}'"))
+        })?;
+    let events = Events {
+        snapshots: state.snapshots.clone(),
+        changes: state.snapshots.subscribe(),
+        heartbeat: tokio::time::interval(Duration::from_secs(state.settings.stream_heartbeat_secs)),
+        project: project.to_owned(),
+        environment: environment.to_owned(),
+        last_sent: None,
+        first: Some(current.revision),
+        _open: OpenStream::new(state.metrics.streams.clone()),
+    };
+    let body = futures_util::stream::unfold(events, |mut events| async move {
+        let chunk = events.next().await?;
+        Some((Ok::<_, actix_web::Error>(chunk), events))
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        // Compression middleware would buffer events; proxies must not buffer either.
+        .insert_header((
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static("identity"),
+        ))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(body))
+}
+
+/// Counts an open stream for `/metrics` while it lives.
+struct OpenStream(prometheus::IntGauge);
+
+impl OpenStream {
+    fn new(gauge: prometheus::IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+struct Events {
+    snapshots: Arc<Snapshots>,
+    changes: tokio::sync::broadcast::Receiver<Change>,
+    heartbeat: tokio::time::Interval,
+    project: String,
+    environment: String,
+    last_sent: Option<u64>,
+    first: Option<u64>,
+    _open: OpenStream,
+}
+
+impl Events {
+    /// The next chunk to send, or `None` to end the stream.
+    async fn next(&mut self) -> Option<Bytes> {
+        if self.last_sent == Some(u64::MAX) {
+            return None;
+        }
+        if let Some(revision) = self.first.take() {
+            // The interval's first tick is immediate; spend it now so heartbeats start later.
+            self.heartbeat.tick().await;
+            return Some(self.event_at(revision));
+        }
+        loop {
+            tokio::select! {
+                _ = self.heartbeat.tick() => return Some(Bytes::from_static(b": heartbeat\n\n")),
+                received = self.changes.recv() => match received {
+                    Ok(change) if change.project == self.project && change.environment == self.environment => {
+                        if change.gone {
+                            return self.current();
+                        }
+                        if self.last_sent.is_none_or(|sent| change.revision > sent) {
+                            return Some(self.event_at(change.revision));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => return self.current(),
+                    Err(RecvError::Closed) => return None,
+                },
+            }
+        }
+    }
+
+    /// The environment's current revision, or the `gone` event if it was deleted.
+    fn current(&mut self) -> Option<Bytes> {
+        match self.snapshots.peek(&self.project, &self.environment) {
+            Some(entry) => Some(self.event_at(entry.revision)),
+            None if self.last_sent == Some(u64::MAX) => None,
+            None => {
+                self.last_sent = Some(u64::MAX);
+                Some(Bytes::from_static(b"event: gone\ndata: {}\n\n"))
+            }
+        }
+    }
+
+    fn event_at(&mut self, revision: u64) -> Bytes {
+        self.last_sent = Some(revision);
+        let etag = self
+            .snapshots
+            .peek(&self.project, &self.environment)
+            .filter(|entry| entry.revision == revision)
+            .and_then(|entry| entry.etag.to_str().ok().map(str::to_owned));
+        let data = serde_json::json!({
+            "project": self.project,
+            "environment": self.environment,
+            "revision": revision,
+            "etag": etag,
+        });
+        Bytes::from(format!("id: {revision}\nevent: change\ndata: {data}\n\n"))
+    }
+}

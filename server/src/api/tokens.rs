@@ -1,0 +1,220 @@
+//! `/v1/tokens[/{id}]`: issue, list, inspect and revoke tokens. A token is shown once, in the
+//! response that issues it; lists and reads show its record only.
+
+use actix_web::http::{Method, header};
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::{Page, PageQuery, Routes, ValidJson, ValidQuery, cursor};
+use crate::auth::{Authorized, Principal, TokenRequest, scope};
+use crate::domain::{Access, Scope, ScopeSet};
+use crate::error::{ApiError, FieldError};
+use crate::startup::AppState;
+use crate::store::StoreError;
+use crate::store::tokens::{self, TokenRecord, TokenView};
+
+pub fn routes(routes: &mut Routes) {
+    routes
+        .add(Method::GET, "/v1/tokens", list)
+        .add(Method::POST, "/v1/tokens", issue)
+        // Literal before `{id}`: actix matches in registration order.
+        .add(Method::GET, "/v1/tokens/current", current)
+        .add(Method::GET, "/v1/tokens/{id}", get)
+        .add(Method::DELETE, "/v1/tokens/{id}", revoke);
+}
+
+const MAX_NAME: usize = 200;
+const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssueBody {
+    name: String,
+    scopes: Vec<Scope>,
+    #[serde(default = "all")]
+    projects: Vec<String>,
+    #[serde(default = "all")]
+    environments: Vec<String>,
+    ttl_seconds: Option<u64>,
+}
+
+fn all() -> Vec<String> {
+    vec!["*".to_owned()]
+}
+
+#[derive(Debug, Serialize)]
+struct Issued {
+    /// The bearer token. Shown once; store it now.
+    token: String,
+    #[serde(flatten)]
+    record: TokenView,
+}
+
+impl IssueBody {
+    /// Checks every field and reports all problems at once.
+    fn into_request(self, default_ttl: u64) -> Result<TokenRequest, ApiError> {
+        let mut errors = Vec::new();
+        let name = self.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > MAX_NAME {
+            errors.push(FieldError::new(
+                "body.name",
+                format!("must be 1-{MAX_NAME} characters"),
+            ));
+        }
+        if self.scopes.is_empty() {
+            errors.push(FieldError::new(
+                "body.scopes",
+                "must name at least one scope",
+            ));
+        }
+        let projects = Access::from_names(&self.projects)
+            .map_err(|m| errors.push(FieldError::new("body.projects", m)))
+            .ok();
+        let environments = Access::from_names(&self.environments)
+            .map_err(|m| errors.push(FieldError::new("body.environments", m)))
+            .ok();
+        let ttl_secs = self.ttl_seconds.unwrap_or(default_ttl);
+        if !(60..=MAX_TTL_SECS).contains(&ttl_secs) {
+            errors.push(FieldError::new(
+                "body.ttl_seconds",
+                format!("must be between 60 and {MAX_TTL_SECS}"),
+            ));
+        }
+        match (projects, environments) {
+            (Some(projects), Some(environments)) if errors.is_empty() => Ok(TokenRequest {
+                name,
+                scopes: self.scopes,
+                projects,
+                environments,
+                ttl_secs,
+            }),
+            _ => Err(ApiError::Unprocessable {
+                detail: errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                errors,
+            }),
+        }
+    }
+}
+
+/// An issuer may only hand out what it holds itself, and only manage tokens within its reach.
+fn covers(
+    principal: &Principal,
+    scopes: ScopeSet,
+    projects: &Access,
+    environments: &Access,
+) -> bool {
+    principal.scopes.covers(scopes)
+        && principal.projects.covers(projects)
+        && principal.environments.covers(environments)
+}
+
+fn within_reach(principal: &Principal, record: &TokenRecord) -> bool {
+    covers(
+        principal,
+        record.scope_set(),
+        &record.projects,
+        &record.environments,
+    )
+}
+
+#[tracing::instrument(skip_all)]
+async fn issue(
+    auth: Authorized<scope::Admin>,
+    state: web::Data<AppState>,
+    ValidJson(body): ValidJson<IssueBody>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body.into_request(state.settings.token_ttl_secs)?;
+    let wanted = ScopeSet::from_scopes(&request.scopes);
+    if !covers(
+        auth.principal(),
+        wanted,
+        &request.projects,
+        &request.environments,
+    ) {
+        return Err(ApiError::Forbidden(
+            "a token can only grant scopes, projects and environments its issuer holds".into(),
+        ));
+    }
+    let (record, token) = state.tokens.issue(&auth.actor, request).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/v1/tokens/{}", record.id)))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(Issued {
+            token,
+            record: record.view(),
+        }))
+}
+
+#[tracing::instrument(skip_all)]
+async fn list(
+    auth: Authorized<scope::Admin>,
+    state: web::Data<AppState>,
+    ValidQuery(query): ValidQuery<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit()?;
+    let before = query.cursor.as_deref().map(cursor::decode).transpose()?;
+    let records = tokens::list(&state.store, before.as_deref(), limit).await?;
+    let page = Page::new(records, limit, |r| r.id.clone());
+    let items = page
+        .items
+        .iter()
+        .filter(|r| within_reach(auth.principal(), r))
+        .map(TokenRecord::view)
+        .collect();
+    Ok(HttpResponse::Ok().json(Page {
+        items,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[tracing::instrument(skip_all)]
+async fn current(
+    auth: Authorized<scope::AnyToken>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let record = tokens::get(&state.store, &auth.principal().token_id).await?;
+    Ok(HttpResponse::Ok().json(record.view()))
+}
+
+async fn reachable_record(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<TokenRecord, ApiError> {
+    let not_found = || ApiError::not_found(format_args!("token '{id}'"));
+    let record = tokens::get(&state.store, id).await.map_err(|e| match e {
+        StoreError::NotFound => not_found(),
+        other => other.into(),
+    })?;
+    // Tokens outside the caller's reach are reported as absent, not as forbidden.
+    if within_reach(principal, &record) {
+        Ok(record)
+    } else {
+        Err(not_found())
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn get(
+    auth: Authorized<scope::Admin>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let record = reachable_record(&state, auth.principal(), &path).await?;
+    Ok(HttpResponse::Ok().json(record.view()))
+}
+
+#[tracing::instrument(skip_all)]
+async fn revoke(
+    auth: Authorized<scope::Admin>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let record = reachable_record(&state, auth.principal(), &path).await?;
+    let revoked = state.tokens.revoke(&auth.actor, &record.id).await?;
+    Ok(HttpResponse::Ok().json(revoked.view()))
+}

@@ -1,0 +1,163 @@
+//! The extractor that authenticates *and* authorizes a request before a handler runs.
+//!
+//! A handler declares `auth: Authorized<scope::FlagsWrite>`; the extractor verifies the bearer
+//! token, checks the scope, and checks the `{project}` and `{env}` segments of the matched route
+//! against the token's projects and environments. A handler that takes `Authorized<_>` cannot
+//! forget any of these checks, and a route without it cannot reach the principal at all.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+
+use super::{AuthError, Principal};
+use crate::domain::Scope;
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::audit::Actor;
+
+/// Compile-time scope requirements for [`Authorized`].
+pub mod scope {
+    use crate::domain::Scope;
+
+    /// A scope a route requires; `None` means any valid token.
+    pub trait Requirement {
+        const SCOPE: Option<Scope>;
+    }
+
+    macro_rules! requirement {
+        ($($name:ident => $scope:expr),* $(,)?) => {$(
+            #[derive(Debug)]
+            pub struct $name;
+            impl Requirement for $name {
+                const SCOPE: Option<Scope> = $scope;
+            }
+        )*};
+    }
+
+    requirement! {
+        AnyToken => None,
+        FlagsRead => Some(Scope::FlagsRead),
+        FlagsWrite => Some(Scope::FlagsWrite),
+        ConfigRead => Some(Scope::ConfigRead),
+        ConfigWrite => Some(Scope::ConfigWrite),
+        SecretsRead => Some(Scope::SecretsRead),
+        SecretsWrite => Some(Scope::SecretsWrite),
+        Admin => Some(Scope::Admin),
+    }
+}
+
+/// An authenticated principal that holds scope `S` for the project and environment in the path.
+#[derive(Debug)]
+pub struct Authorized<S> {
+    pub principal: Arc<Principal>,
+    /// Who to record in the audit log for changes made by this request.
+    pub actor: Actor,
+    _scope: PhantomData<S>,
+}
+
+impl<S> Authorized<S> {
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+}
+
+impl<S: scope::Requirement + 'static> FromRequest for Authorized<S> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
+            let token = bearer_token(&req)?;
+            let principal = state
+                .tokens
+                .authenticate(token)
+                .await
+                .map_err(|e| match e {
+                    AuthError::Store(store) => ApiError::from(store),
+                    other => ApiError::Unauthorized(other.to_string()),
+                })?;
+            if let Some(required) = S::SCOPE {
+                check_scope(&principal, required)?;
+            }
+            let path = req.match_info();
+            if let Some(project) = path.get("project")
+                && !principal.projects.allows(project)
+            {
+                return Err(ApiError::Forbidden(format!(
+                    "this token may not access project '{project}'"
+                )));
+            }
+            if let Some(env) = path.get("env")
+                && !principal.environments.allows(env)
+            {
+                return Err(ApiError::Forbidden(format!(
+                    "this token may not access environment '{env}'"
+                )));
+            }
+            let actor = Actor {
+                token_id: Some(principal.token_id.clone()),
+                name: principal.name.clone(),
+                source_ip: client_ip(&req, state.settings.trust_proxy_headers),
+                request_id: req
+                    .extensions()
+                    .get::<tracing_actix_web::RequestId>()
+                    .map(|id| id.to_string()),
+            };
+            Ok(Authorized {
+                principal,
+                actor,
+                _scope: PhantomData,
+            })
+        })
+    }
+}
+
+fn check_scope(principal: &Principal, required: Scope) -> Result<(), ApiError> {
+    if principal.scopes.allows(required) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "this token lacks the '{}' scope",
+            required.name()
+        )))
+    }
+}
+
+fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthorized(AuthError::Missing.to_string()))?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| ApiError::Unauthorized("Authorization must be 'Bearer <token>'".into()))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::Unauthorized(
+            "Authorization must be 'Bearer <token>'".into(),
+        ));
+    }
+    Ok(token.trim())
+}
+
+/// The caller's address: the TCP peer, or the proxy-reported client when proxies are trusted.
+pub fn client_ip(req: &HttpRequest, trust_proxy_headers: bool) -> Option<String> {
+    if trust_proxy_headers {
+        req.connection_info()
+            .realip_remote_addr()
+            .map(str::to_owned)
+    } else {
+        req.peer_addr().map(|addr| addr.ip().to_string())
+    }
+}

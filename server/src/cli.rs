@@ -1,0 +1,210 @@
+//! The `switchboard` command line: one binary for the server and its host-side commands.
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::auth::admin_request;
+use crate::keys::write_private_file;
+use crate::settings::{Settings, apply_config_file, config_path_from};
+use crate::startup::{Application, Core};
+use crate::store::audit::Actor;
+use crate::telemetry;
+
+/// Switchboard: feature flags, per-environment configuration and encrypted secrets.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service (the default when no command is given).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print a new admin token to stdout (and nothing else); recorded in the audit log.
+    /// Works whether or not the server is running.
+    BootstrapToken {
+        /// Name recorded for the token.
+        #[arg(long, default_value = "bootstrap")]
+        name: String,
+        /// Lifetime in seconds (default 90 days).
+        #[arg(long, default_value_t = 7_776_000,
+              value_parser = clap::value_parser!(u64).range(60..=315_360_000))]
+        ttl_secs: u64,
+    },
+    /// Re-wrap every secret's data key (and the token signing keys) under the keyring's active
+    /// (first) master key. Safe while servers run; values are never decrypted. Prints a JSON
+    /// report; retire the old key from the keyring once it reports no failures.
+    RotateMasterKey,
+    // The client commands that talk to a server over its REST API (see `crate::remote`).
+    #[command(flatten)]
+    Remote(Box<crate::remote::RemoteCommand>),
+}
+
+/// Parses the command line (config file, environment, flags), then runs the command.
+pub async fn run() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if crate::remote::is_remote_invocation(&args) {
+        // Parsed without the server's settings: their environment variables (a bad
+        // SWITCHBOARD_LISTEN, a SWITCHBOARD_CONFIG for the server) are not the client's business.
+        return crate::remote::main(&args).await;
+    }
+    let cli = match parse(&args) {
+        Ok(cli) => cli,
+        Err(ParseFailure::Clap(error)) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+        Err(ParseFailure::Config(error)) => {
+            eprintln!("switchboard: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let quiet = !matches!(cli.command, None | Some(Command::Serve));
+    let mut settings = cli.settings;
+    if quiet && settings.log == "info" {
+        // Host-side commands print their result on stdout; keep stderr for problems only.
+        settings.log = "warn".into();
+    }
+    let _telemetry = match telemetry::init(&settings) {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("switchboard: SWITCHBOARD_LOG: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => migrate(settings).await,
+        Command::BootstrapToken { name, ttl_secs } => {
+            bootstrap_token(settings, name, ttl_secs).await
+        }
+        Command::RotateMasterKey => rotate_master_key(settings).await,
+        // Only reached when server options precede the command (`--data-dir x flags list`).
+        Command::Remote(command) => return crate::remote::execute(*command).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("switchboard: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+enum ParseFailure {
+    Clap(clap::Error),
+    Config(anyhow::Error),
+}
+
+fn parse(args: &[OsString]) -> Result<Cli, ParseFailure> {
+    let mut command = Cli::command();
+    if let Some(path) = config_path_from(args) {
+        command = apply_config_file(command, &path).map_err(ParseFailure::Config)?;
+    }
+    let matches = command
+        .try_get_matches_from(args)
+        .map_err(ParseFailure::Clap)?;
+    Cli::from_arg_matches(&matches).map_err(ParseFailure::Clap)
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let data_dir = settings.data_dir.clone();
+    let mut app = Application::build(settings).await?;
+    if let Some(token) = app.take_initial_admin_token() {
+        show_initial_admin_token(&data_dir, &token)?;
+    }
+    tracing::info!(port = app.port(), "switchboard is listening");
+    app.run_until_stopped().await?;
+    tracing::info!("switchboard stopped");
+    Ok(())
+}
+
+/// Shows the first admin token once: on the terminal when there is one, otherwise in a file only
+/// the owner can read (so it never lands in a log collector).
+fn show_initial_admin_token(data_dir: &std::path::Path, token: &str) -> anyhow::Result<()> {
+    if std::io::stderr().is_terminal() {
+        let mut err = std::io::stderr().lock();
+        writeln!(
+            err,
+            "\n==================== FIRST START ===================="
+        )?;
+        writeln!(
+            err,
+            "An admin token was created. It is shown only this once:\n"
+        )?;
+        writeln!(err, "{token}\n")?;
+        writeln!(
+            err,
+            "Keep it safe; `switchboard bootstrap-token` issues another."
+        )?;
+        writeln!(
+            err,
+            "=====================================================\n"
+        )?;
+    } else {
+        std::fs::create_dir_all(data_dir)?;
+        let path = data_dir.join("initial-admin-token");
+        // Written aside and renamed, so a reader never sees a half-written file.
+        let partial = data_dir.join("initial-admin-token.partial");
+        let _ = std::fs::remove_file(&partial);
+        write_private_file(&partial, format!("{token}\n").as_bytes())?;
+        std::fs::rename(&partial, &path)?;
+        tracing::warn!(path = %path.display(), "first start: an admin token was written to this file (mode 0600); move it to a secret store and delete the file");
+    }
+    Ok(())
+}
+
+async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    let core = Core::open(&settings).await?;
+    core.store.close().await;
+    eprintln!("switchboard: migrations applied");
+    Ok(())
+}
+
+async fn bootstrap_token(settings: Settings, name: String, ttl_secs: u64) -> anyhow::Result<()> {
+    let core = Core::open(&settings).await?;
+    let mut request = admin_request(&name);
+    request.ttl_secs = ttl_secs;
+    let (_, token) = core
+        .tokens
+        .issue(&Actor::host("bootstrap-token"), request)
+        .await?;
+    core.store.close().await;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{token}")?;
+    out.flush()?;
+    Ok(())
+}
+
+async fn rotate_master_key(settings: Settings) -> anyhow::Result<()> {
+    let core = Core::open(&settings).await?;
+    let report = crate::store::secrets::rotate_master_key(
+        &core.store,
+        &core.keyring,
+        &Actor::host("rotate-master-key"),
+    )
+    .await?;
+    core.store.close().await;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if report.failed > 0 {
+        anyhow::bail!(
+            "{} data key(s) could not be re-wrapped; keep the old master key until they are fixed",
+            report.failed
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! The HTTP error policy, in one place.
+//!
+//! - Every error response is `application/problem+json` (RFC 9457) with a stable `type`
+//!   (`urn:switchboard:problem:<slug>`), a `title`, the `status`, a human `detail`, and, for
+//!   validation failures, `errors: [{field, message}]` pointing at each offending field.
+//! - What the user reads and what the log keeps are different: a 5xx shows a generic detail and
+//!   the request id, while the cause chain goes to the log. A 4xx detail is written for the
+//!   caller and must never contain a secret value or a token.
+//! - Handlers return `Result<_, ApiError>`; store errors convert with `?`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+/// One invalid field of a request.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    /// JSON-path-like pointer, e.g. `body.scopes[1]` or `query.limit`.
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed request: unreadable JSON, bad query or path parameter.
+    #[error("{detail}")]
+    BadRequest {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    /// Well-formed but semantically invalid content.
+    #[error("{detail}")]
+    Unprocessable {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("request body larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// A stored secret failed authentication; the detail names it (never its value).
+    #[error("{0}")]
+    Undecryptable(String),
+    #[error("the database is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let error = FieldError::new(field, message);
+        Self::Unprocessable {
+            detail: format!("{}: {}", error.field, error.message),
+            errors: vec![error],
+        }
+    }
+
+    pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let error = FieldError::new(field, message);
+        Self::BadRequest {
+            detail: format!("{}: {}", error.field, error.message),
+            errors: vec![error],
+        }
+    }
+
+    pub fn not_found(what: impl std::fmt::Display) -> Self {
+        Self::NotFound(format!("{what} not found"))
+    }
+
+    fn slug(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { .. } => "bad-request",
+            ApiError::Unprocessable { .. } => "validation-failed",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not-found",
+            ApiError::MethodNotAllowed => "method-not-allowed",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PreconditionFailed(_) => "precondition-failed",
+            ApiError::PayloadTooLarge { .. } => "payload-too-large",
+            ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
+            ApiError::Undecryptable(_) => "secret-undecryptable",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    fn errors(&self) -> &[FieldError] {
+        match self {
+            ApiError::BadRequest { errors, .. } | ApiError::Unprocessable { errors, .. } => errors,
+            _ => &[],
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => ApiError::NotFound("not found".into()),
+            StoreError::Conflict => ApiError::Conflict("already exists".into()),
+            StoreError::NotEmpty(detail) | StoreError::Refused(detail) => {
+                ApiError::Conflict(detail)
+            }
+            StoreError::Absent(what) => ApiError::NotFound(format!("{what} not found")),
+            StoreError::Invalid(errors) => ApiError::Unprocessable {
+                detail: errors.to_string(),
+                errors: errors
+                    .0
+                    .into_iter()
+                    .map(|e| FieldError::new(format!("body.{}", e.field), e.message))
+                    .collect(),
+            },
+            stale @ StoreError::Stale { .. } => ApiError::PreconditionFailed(stale.to_string()),
+            broken @ StoreError::Undecryptable { .. } => {
+                ApiError::Undecryptable(broken.to_string())
+            }
+            StoreError::Unavailable(e) => ApiError::Unavailable(e.into()),
+            StoreError::Other(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [FieldError],
+}
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Undecryptable(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let detail = match self {
+            ApiError::Internal(cause) => {
+                tracing::error!(error = ?cause, "request failed");
+                "An internal error occurred; the request id in the logs has the details.".to_owned()
+            }
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "store unavailable");
+                "The database is unavailable; retry shortly.".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let problem = Problem {
+            kind: format!("urn:switchboard:problem:{}", self.slug()),
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail,
+            errors: self.errors(),
+        };
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        match self {
+            ApiError::Unauthorized(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"switchboard\""));
+            }
+            ApiError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "2"));
+            }
+            _ => {}
+        }
+        response.body(serde_json::to_vec(&problem).unwrap_or_default())
+    }
+}

@@ -1,0 +1,40 @@
+//! Switchboard's server: feature flags, per-environment configuration and encrypted secrets behind
+//! one REST API (`openapi.yaml` at the repository root is the contract).
+//!
+//! # Layout
+//! - [`cli`]: the `switchboard` command line (`serve`, `migrate`, `bootstrap-token`).
+//! - [`remote`]: the client commands of the same binary (`run`, `flags`, `config`, `secrets`,
+//!   `tokens`, `audit`, …) that talk to a server over its REST API, for pipelines and operators.
+//! - [`settings`]: every setting defined once (flag, environment variable, config-file key).
+//! - [`startup`]: builds an [`startup::Application`] that knows its port and runs until stopped;
+//!   tests build one on port 0 and drive it over real HTTP.
+//! - [`store`]: the database behind one `sqlx` `Any` pool (SQLite by default, PostgreSQL in
+//!   production); one module per resource, every write recorded in the audit log in the same
+//!   transaction.
+//! - [`keys`]: the master keyring and the envelope used to keep server keys encrypted at rest.
+//! - [`secrets`]: envelope encryption of secret values and the zeroizing wrapper they live in.
+//! - [`auth`]: JWT issuing and verification, the verified-token cache, and the extractor that
+//!   turns a request into a typed, authorized [`auth::Principal`].
+//! - [`snapshots`]: the in-memory cache of environments' SDK snapshots (compiled, serialized and
+//!   gzipped once per change), kept current by write handlers and a revision poller.
+//! - [`api`]: HTTP handlers, one module per resource, each mounting its own routes.
+//! - [`error`]: the one place where failures become `application/problem+json`.
+//! - [`export`]: config and secrets rendered as JSON, dotenv or shell lines for pipelines.
+//! - [`telemetry`]: tracing (JSON logs, OTLP export) and Prometheus metrics.
+//! - [`cache`]: the optional Redis connection (`REDIS_URL`).
+
+pub mod api;
+pub mod auth;
+pub mod cache;
+pub mod cli;
+pub mod domain;
+pub mod error;
+pub mod export;
+pub mod keys;
+pub mod remote;
+pub mod secrets;
+pub mod settings;
+pub mod snapshots;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,298 @@
+//! `switchboard config …`: the environment's resolved configuration, its keys' history, diff
+//! and promotion between environments, and export.
+
+use clap::{Args, Subcommand};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::error::Result;
+use super::export::{ExportArgs, export};
+use super::output::{OutputArgs, Table, cell, items, time};
+use super::profiles::{Connection, Target};
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    connection: Connection,
+    #[command(flatten)]
+    target: Target,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(subcommand)]
+    command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// The resolved configuration: every key, its value and the environment it comes from.
+    List,
+    /// Print one key's resolved value (strings bare, other values as JSON).
+    Get { key: String },
+    /// Set the environment's own value of a key. VALUE is taken as JSON when it is valid JSON
+    /// (`20`, `true`, `["a"]`, `"quoted"`), else as a string.
+    Set {
+        key: String,
+        value: String,
+        /// Always store VALUE as a string (`--string 20` stores "20").
+        #[arg(long)]
+        string: bool,
+        /// What the key is for.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Remove the environment's own value; the key falls back to its parent's.
+    Delete { key: String },
+    /// The resolved configuration as dotenv, JSON or shell lines.
+    Export(ExportArgs),
+    /// What differs between another environment and this one (resolved values).
+    Diff {
+        /// The environment to compare with (what a promotion would copy from).
+        #[arg(long, value_name = "ENV")]
+        from: String,
+    },
+    /// Copy another environment's resolved values into this one, atomically.
+    Promote {
+        /// The environment to copy from.
+        #[arg(long, value_name = "ENV")]
+        from: String,
+        /// Only these keys (repeat, or separate with commas).
+        #[arg(long = "key", value_name = "KEY", value_delimiter = ',')]
+        keys: Vec<String>,
+        /// Also remove this environment's own keys that the source lacks.
+        #[arg(long)]
+        remove_missing: bool,
+        /// Show exactly what would change, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// A key's history in the environment, newest first.
+    History { key: String },
+    /// Make an earlier version of a key current again, as a new version.
+    Rollback {
+        key: String,
+        /// The version to return to (see `history`).
+        // Not `version`: that id is `--version`'s in the server's parser, which propagates it.
+        #[arg(value_name = "VERSION")]
+        to_version: u32,
+    },
+}
+
+pub async fn execute(args: ConfigArgs) -> Result<()> {
+    let session = args.connection.connect(Some(&args.target))?;
+    let out = args.output.out();
+    let (project, env) = session.project_env()?;
+    let client = &session.client;
+    let key_url = |key: &str, rest: &[&str]| {
+        let mut segments = vec!["config", key];
+        segments.extend_from_slice(rest);
+        client.env_url(project, env, &segments)
+    };
+    match args.command {
+        ConfigCommand::List => {
+            let resolved = client
+                .get(client.env_url(project, env, &["config"]))
+                .await?;
+            out.emit(&resolved, |resolved| {
+                let mut table = Table::new(["KEY", "VALUE", "SOURCE", "VERSION", "UPDATED"]);
+                for entry in resolved["entries"].as_array().into_iter().flatten() {
+                    table.row([
+                        cell(&entry["key"]),
+                        cell(&entry["value"]),
+                        cell(&entry["source"]),
+                        cell(&entry["version"]),
+                        time(&entry["updated_at"]),
+                    ]);
+                }
+                table
+            })
+        }
+        ConfigCommand::Get { key } => {
+            let entry = client.get(key_url(&key, &[])).await?;
+            out.emit_line(&entry, |e| crate::export::as_text(&e["value"]))
+        }
+        ConfigCommand::Set {
+            key,
+            value,
+            string,
+            description,
+        } => {
+            let mut body = json!({ "value": parse_value(&value, string) });
+            if let Some(description) = description {
+                body["description"] = json!(description);
+            }
+            let entry = client
+                .json(Method::PUT, key_url(&key, &[]), Some(&body))
+                .await?;
+            out.emit_line(&entry, |e| {
+                format!(
+                    "set {key} = {} in {env} (version {})",
+                    e["value"], e["version"]
+                )
+            })
+        }
+        ConfigCommand::Delete { key } => {
+            client
+                .json(Method::DELETE, key_url(&key, &[]), None)
+                .await?;
+            if !out.is_json() {
+                out.line(&format!("removed {key} from {env}"))?;
+            }
+            Ok(())
+        }
+        ConfigCommand::Export(export_args) => {
+            export(
+                client,
+                client.env_url(project, env, &["config"]),
+                &export_args,
+            )
+            .await
+        }
+        ConfigCommand::Diff { from } => {
+            let mut url = client.env_url(project, env, &["diff"]);
+            url.query_pairs_mut().append_pair("from", &from);
+            let diff = client.get(url).await?;
+            out.emit(&diff, |diff| diff_table(diff, &from, env))
+        }
+        ConfigCommand::Promote {
+            from,
+            keys,
+            remove_missing,
+            dry_run,
+        } => {
+            let mut body =
+                json!({ "from": from, "remove_missing": remove_missing, "dry_run": dry_run });
+            if !keys.is_empty() {
+                body["keys"] = json!(keys);
+            }
+            let promotion = client
+                .json(
+                    Method::POST,
+                    client.env_url(project, env, &["promote"]),
+                    Some(&body),
+                )
+                .await?;
+            out.emit(&promotion, |p| {
+                let changes = p["changes"].as_array().map_or(0, Vec::len);
+                eprintln!(
+                    "switchboard: {}",
+                    match (dry_run, changes) {
+                        (_, 0) => format!("{env} already matches {from}: nothing to promote"),
+                        (true, n) => format!(
+                            "dry run: {n} change(s) from {from} to {env}; nothing was changed"
+                        ),
+                        (false, n) => format!("promoted {n} change(s) from {from} to {env}"),
+                    }
+                );
+                let mut table = Table::new(["ACTION", "KEY", "BEFORE", "AFTER"]);
+                for change in p["changes"].as_array().into_iter().flatten() {
+                    table.row([
+                        cell(&change["action"]),
+                        cell(&change["key"]),
+                        cell(&change["before"]),
+                        cell(&change["after"]),
+                    ]);
+                }
+                table
+            })
+        }
+        ConfigCommand::History { key } => {
+            let versions = client.get(key_url(&key, &["versions"])).await?;
+            out.emit(&versions, |versions| {
+                let mut table = Table::new(["VERSION", "VALUE", "CREATED", "ACTOR", "COMMENT"]);
+                for item in items(versions) {
+                    let value = match &item["value"] {
+                        Value::Null => "(removed)".to_owned(),
+                        value => cell(value),
+                    };
+                    table.row([
+                        cell(&item["version"]),
+                        value,
+                        time(&item["created_at"]),
+                        cell(&item["actor"]),
+                        cell(&item["comment"]),
+                    ]);
+                }
+                table
+            })
+        }
+        ConfigCommand::Rollback {
+            key,
+            to_version: version,
+        } => {
+            let entry = client
+                .json(
+                    Method::POST,
+                    key_url(&key, &["rollback"]),
+                    Some(&json!({ "version": version })),
+                )
+                .await?;
+            out.emit_line(&entry, |e| match e {
+                // 204: the version rolled back to was a removal.
+                Value::Null => {
+                    format!("rolled {key} back to version {version}: removed from {env}")
+                }
+                e => format!(
+                    "rolled {key} back to version {version}: {} (now version {})",
+                    e["value"], e["version"]
+                ),
+            })
+        }
+    }
+}
+
+/// JSON when `text` is valid JSON (but not `null`, which the server refuses), else a string.
+fn parse_value(text: &str, force_string: bool) -> Value {
+    if force_string {
+        return Value::String(text.to_owned());
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Null) | Err(_) => Value::String(text.to_owned()),
+        Ok(value) => value,
+    }
+}
+
+fn diff_table(diff: &Value, from: &str, to: &str) -> Table {
+    // `+` only in the source (a promotion adds it), `-` only here, `~` different.
+    let mut table = Table::new(["", "KEY", &from.to_uppercase(), &to.to_uppercase()]);
+    for entry in diff["added"].as_array().into_iter().flatten() {
+        table.row([
+            "+".into(),
+            cell(&entry["key"]),
+            cell(&entry["value"]),
+            "-".into(),
+        ]);
+    }
+    for entry in diff["changed"].as_array().into_iter().flatten() {
+        table.row([
+            "~".into(),
+            cell(&entry["key"]),
+            cell(&entry["from"]),
+            cell(&entry["to"]),
+        ]);
+    }
+    for entry in diff["removed"].as_array().into_iter().flatten() {
+        table.row([
+            "-".into(),
+            cell(&entry["key"]),
+            "-".into(),
+            cell(&entry["value"]),
+        ]);
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_json_when_they_parse_and_strings_otherwise() {
+        assert_eq!(parse_value("20", false), json!(20));
+        assert_eq!(parse_value("true", false), json!(true));
+        assert_eq!(parse_value("[\"a\"]", false), json!(["a"]));
+        assert_eq!(parse_value("\"20\"", false), json!("20"));
+        assert_eq!(parse_value("dark", false), json!("dark"));
+        assert_eq!(parse_value("null", false), json!("null"));
+        assert_eq!(parse_value("20", true), json!("20"));
+    }
+}

@@ -1,0 +1,144 @@
+//! `switchboard projects …` and `switchboard environments …`: enough to set up a project from
+//! a script (list and create); renaming and deleting stay with the API, where deletion asks for
+//! the name as confirmation.
+
+use clap::{Args, Subcommand};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::error::Result;
+use super::output::{OutputArgs, Table, cell, items, time};
+use super::profiles::{Connection, Target};
+
+#[derive(Debug, Args)]
+pub struct ProjectsArgs {
+    #[command(flatten)]
+    connection: Connection,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(subcommand)]
+    command: ProjectsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectsCommand {
+    /// The projects the token reaches.
+    List,
+    /// Create a project (needs an admin token for all projects).
+    Create {
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct EnvironmentsArgs {
+    #[command(flatten)]
+    connection: Connection,
+    /// Project (default: the profile's).
+    #[arg(
+        long,
+        short = 'p',
+        env = "SWITCHBOARD_PROJECT",
+        global = true,
+        value_name = "PROJECT"
+    )]
+    project: Option<String>,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(subcommand)]
+    command: EnvironmentsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum EnvironmentsCommand {
+    /// The project's environments, in their order.
+    List,
+    /// Create an environment, optionally inheriting config from a parent.
+    Create {
+        name: String,
+        /// Environment whose configuration this one inherits.
+        #[arg(long)]
+        parent: Option<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+}
+
+pub async fn execute_projects(args: ProjectsArgs) -> Result<()> {
+    let session = args.connection.connect(None)?;
+    let client = &session.client;
+    let out = args.output.out();
+    let url = client.url(&["v1", "projects"]);
+    match args.command {
+        ProjectsCommand::List => {
+            let projects = client.get_all(url).await?;
+            out.emit(&json!(projects), |projects| {
+                let mut table = Table::new(["NAME", "DESCRIPTION", "CREATED"]);
+                for project in items(projects) {
+                    table.row([
+                        cell(&project["name"]),
+                        cell(&project["description"]),
+                        time(&project["created_at"]),
+                    ]);
+                }
+                table
+            })
+        }
+        ProjectsCommand::Create { name, description } => {
+            let body = json!({ "name": name, "description": description });
+            let project = client.json(Method::POST, url, Some(&body)).await?;
+            out.emit_line(&project, |p| {
+                format!("created project {}", cell(&p["name"]))
+            })
+        }
+    }
+}
+
+pub async fn execute_environments(args: EnvironmentsArgs) -> Result<()> {
+    let target = Target {
+        project: args.project,
+        environment: None,
+    };
+    let session = args.connection.connect(Some(&target))?;
+    let client = &session.client;
+    let out = args.output.out();
+    let url = client.url(&["v1", "projects", session.project()?, "environments"]);
+    match args.command {
+        EnvironmentsCommand::List => {
+            let environments = client.get_all(url).await?;
+            out.emit(&json!(environments), |environments| {
+                let mut table = Table::new(["NAME", "PARENT", "REVISION", "DESCRIPTION"]);
+                for env in items(environments) {
+                    table.row([
+                        cell(&env["name"]),
+                        cell(&env["parent"]),
+                        cell(&env["revision"]),
+                        cell(&env["description"]),
+                    ]);
+                }
+                table
+            })
+        }
+        EnvironmentsCommand::Create {
+            name,
+            parent,
+            description,
+        } => {
+            let body = json!({ "name": name, "parent": parent, "description": description });
+            let env: Value = client.json(Method::POST, url, Some(&body)).await?;
+            out.emit_line(&env, |e| {
+                format!(
+                    "created environment {}/{}{}",
+                    cell(&e["project"]),
+                    cell(&e["name"]),
+                    match e["parent"].as_str() {
+                        Some(parent) => format!(" (inherits from {parent})"),
+                        None => String::new(),
+                    }
+                )
+            })
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! Every setting is defined exactly once, here: its flag, its environment variable, its default
+//! and its config-file key all come from the same `clap` argument.
+//!
+//! Precedence, highest first: command-line flag, environment variable, config file
+//! (`--config` / `SWITCHBOARD_CONFIG`, TOML whose keys are the field names below), built-in
+//! default. The config file is applied by turning its values into the arguments' defaults before
+//! parsing, so there is no second definition to drift out of step.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, ValueEnum};
+
+use crate::keys::MasterKeySource;
+
+/// Settings shared by every subcommand (the server and the host-side admin commands).
+#[derive(Clone, Args)]
+pub struct Settings {
+    /// Optional TOML config file; its keys are the setting names (e.g. `listen`, `data_dir`).
+    #[arg(long, env = "SWITCHBOARD_CONFIG", global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Address the HTTP server listens on.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: SocketAddr,
+
+    /// Directory for the embedded SQLite database, the generated master key and the first admin
+    /// token. Created if missing.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_DATA_DIR",
+        default_value = "./switchboard-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    /// Database URL: `sqlite://PATH` or `postgres://…`. Default: SQLite in the data directory.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Maximum number of pooled database connections.
+    #[arg(long, env = "SWITCHBOARD_DB_MAX_CONNECTIONS", default_value_t = 10, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_max_connections: u32,
+
+    /// Seconds to wait for a database connection before answering 503.
+    #[arg(long, env = "SWITCHBOARD_DB_TIMEOUT_SECS", default_value_t = 5, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub db_timeout_secs: u64,
+
+    /// Redis URL (`redis://…`); enables the shared cache. Default: in-process cache only.
+    #[arg(long, env = "REDIS_URL", global = true, hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Master keyring: `ID:BASE64KEY[,ID:BASE64KEY…]`, first entry active. Overrides the key file.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MASTER_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub master_key: Option<String>,
+
+    /// File holding the master keyring (same format, one entry per line). Default:
+    /// `DATA_DIR/master.key`, generated on first start.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MASTER_KEY_FILE",
+        global = true,
+        value_name = "PATH"
+    )]
+    pub master_key_file: Option<PathBuf>,
+
+    /// Log format on stderr.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+
+    /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `info,sqlx=warn`).
+    #[arg(long, env = "SWITCHBOARD_LOG", default_value = "info", global = true)]
+    pub log: String,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES", default_value_t = 1_048_576, global = true,
+          value_parser = clap::value_parser!(u64).range(1024..=67_108_864))]
+    pub max_body_bytes: u64,
+
+    /// HTTP worker threads (0: one per CPU core).
+    #[arg(long, env = "SWITCHBOARD_WORKERS", default_value_t = 0, global = true)]
+    pub workers: usize,
+
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_SHUTDOWN_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub shutdown_timeout_secs: u64,
+
+    /// Lifetime of issued tokens when the request names none, in seconds (default 90 days).
+    #[arg(long, env = "SWITCHBOARD_TOKEN_TTL_SECS", default_value_t = 7_776_000, global = true,
+          value_parser = clap::value_parser!(u64).range(60..=315_360_000))]
+    pub token_ttl_secs: u64,
+
+    /// How often each instance checks the database for changes made elsewhere, in
+    /// milliseconds: the bound on convergence when Redis is down or not configured.
+    #[arg(long, env = "SWITCHBOARD_SYNC_INTERVAL_MS", default_value_t = 1000, global = true,
+          value_parser = clap::value_parser!(u64).range(50..=3_600_000))]
+    pub sync_interval_ms: u64,
+
+    /// Seconds between heartbeats on `/v1/sdk/stream`, so proxies keep idle streams open.
+    #[arg(long, env = "SWITCHBOARD_STREAM_HEARTBEAT_SECS", default_value_t = 15, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub stream_heartbeat_secs: u64,
+
+    /// Take the client address from `Forwarded` / `X-Forwarded-For` (only behind a trusted proxy).
+    #[arg(long, env = "SWITCHBOARD_TRUST_PROXY_HEADERS", default_value = "false", global = true,
+          value_parser = BoolishValueParser::new(), action = ArgAction::Set)]
+    pub trust_proxy_headers: bool,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+impl std::fmt::Debug for Settings {
+    // Hand-written so that a keyring given inline can never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database", &self.database_kind())
+            .field("redis", &self.redis_url.is_some())
+            .field("master_key", &self.master_key.as_ref().map(|_| "***"))
+            .field("master_key_file", &self.master_key_file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Settings {
+    /// Settings for an isolated instance (tests, benchmarks): an ephemeral port and the given
+    /// data directory; everything else at its default.
+    pub fn for_tests(data_dir: &Path) -> Self {
+        Self {
+            config: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.to_path_buf(),
+            database_url: None,
+            db_max_connections: 5,
+            db_timeout_secs: 5,
+            redis_url: None,
+            master_key: None,
+            master_key_file: None,
+            log_format: LogFormat::Text,
+            log: "warn".into(),
+            max_body_bytes: 1_048_576,
+            workers: 2,
+            shutdown_timeout_secs: 5,
+            token_ttl_secs: 7_776_000,
+            trust_proxy_headers: false,
+            sync_interval_ms: 1000,
+            stream_heartbeat_secs: 15,
+        }
+    }
+
+    /// The database URL in force: the configured one, or SQLite in the data directory.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("switchboard.db").display()
+            ),
+        }
+    }
+
+    fn database_kind(&self) -> &'static str {
+        match &self.database_url {
+            Some(url) if url.starts_with("postgres") => "postgres",
+            _ => "sqlite",
+        }
+    }
+
+    pub fn db_timeout(&self) -> Duration {
+        Duration::from_secs(self.db_timeout_secs)
+    }
+
+    pub fn master_key_source(&self) -> MasterKeySource {
+        if let Some(inline) = &self.master_key {
+            MasterKeySource::Inline(inline.clone())
+        } else if let Some(path) = &self.master_key_file {
+            MasterKeySource::File(path.clone())
+        } else {
+            MasterKeySource::Generated(self.data_dir.join("master.key"))
+        }
+    }
+
+    /// Checks that clap's parsers cannot express; each error names the setting.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.starts_with("sqlite:"))
+        {
+            bail!("DATABASE_URL must start with postgres://, postgresql:// or sqlite:");
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            bail!("REDIS_URL must start with redis:// or rediss://");
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log)
+            .with_context(|| format!("SWITCHBOARD_LOG: invalid filter {:?}", self.log))?;
+        Ok(())
+    }
+}
+
+/// Finds the config file named on the command line or in the environment, before clap runs.
+pub(crate) fn config_path_from(args: &[OsString]) -> Option<PathBuf> {
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let Some(arg) = arg.to_str() else { continue };
+        if arg == "--config" {
+            return iter.next().map(PathBuf::from);
+        }
+        if let Some(path) = arg.strip_prefix("--config=") {
+            return Some(PathBuf::from(path));
+        }
+        if arg == "--" {
+            break;
+        }
+    }
+    std::env::var_os("SWITCHBOARD_CONFIG").map(PathBuf::from)
+}
+
+/// Turns the config file's values into the defaults of the matching arguments of `cmd`.
+pub(crate) fn apply_config_file(
+    mut cmd: clap::Command,
+    path: &Path,
+) -> anyhow::Result<clap::Command> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("SWITCHBOARD_CONFIG: cannot read {}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("SWITCHBOARD_CONFIG: {} is not valid TOML", path.display()))?;
+    for (key, value) in table {
+        let known = cmd
+            .get_arguments()
+            .any(|arg| arg.get_id().as_str() == key && key != "config");
+        if !known {
+            bail!("config file {}: unknown setting `{key}`", path.display());
+        }
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            _ => bail!(
+                "config file {}: setting `{key}` must be a string, number or boolean",
+                path.display()
+            ),
+        };
+        cmd = cmd.mut_arg(key, |arg| arg.default_value(text));
+    }
+    Ok(cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_path_is_found_in_both_flag_spellings() {
+        let args = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            config_path_from(&args(&["switchboard", "--config", "a.toml"])),
+            Some(PathBuf::from("a.toml"))
+        );
+        assert_eq!(
+            config_path_from(&args(&["switchboard", "serve", "--config=b.toml"])),
+            Some(PathBuf::from("b.toml"))
+        );
+    }
+}

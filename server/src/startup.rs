@@ -1,0 +1,185 @@
+//! Building and running the service.
+//!
+//! [`Application::build`] does everything that can fail before the first request (keys, database,
+//! migrations, signing keys, listening socket), so a bad setting stops start-up with a message
+//! instead of surfacing later. The built application knows its port (tests bind port 0) and
+//! [`Application::run_until_stopped`] serves until SIGTERM/SIGINT, then drains in-flight requests
+//! for up to `SWITCHBOARD_SHUTDOWN_TIMEOUT_SECS`.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{Compress, from_fn};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use tracing_actix_web::TracingLogger;
+
+use crate::api;
+use crate::auth::TokenService;
+use crate::cache::Redis;
+use crate::keys::Keyring;
+use crate::settings::Settings;
+use crate::snapshots::Snapshots;
+use crate::store::{Store, signing_keys};
+use crate::telemetry::{self, Metrics};
+
+/// What every handler can reach; one instance shared by all workers.
+#[derive(Debug)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub tokens: Arc<TokenService>,
+    pub redis: Option<Redis>,
+    pub metrics: Metrics,
+    pub keyring: Arc<Keyring>,
+    /// Every served environment's snapshot, in memory; write handlers reload it after commit.
+    pub snapshots: Arc<Snapshots>,
+}
+
+/// The shared back end of a server or a host-side command: keys, store, tokens.
+#[derive(Debug)]
+pub struct Core {
+    pub store: Store,
+    pub keyring: Arc<Keyring>,
+    pub tokens: Arc<TokenService>,
+    /// Whether this start generated the master key file (worth a loud warning).
+    pub generated_master_key: bool,
+}
+
+impl Core {
+    /// Loads the keyring, connects, migrates and loads the signing keys.
+    pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
+        settings.validate()?;
+        let (keyring, generated_master_key) = Keyring::load(&settings.master_key_source())?;
+        let store = Store::connect(settings).await?;
+        store.migrate().await?;
+        let keys = signing_keys::load_or_create(&store, &keyring)
+            .await
+            .context("loading the token signing keys")?;
+        let tokens = Arc::new(TokenService::new(store.clone(), keys));
+        Ok(Self {
+            store,
+            keyring: Arc::new(keyring),
+            tokens,
+            generated_master_key,
+        })
+    }
+}
+
+/// A built, listening server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+    initial_admin_token: Option<String>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let core = Core::open(&settings).await?;
+        if core.generated_master_key {
+            tracing::warn!(
+                path = %settings.data_dir.join("master.key").display(),
+                "GENERATED A NEW MASTER KEY in the data directory. Fine for a laptop; in production \
+                 supply SWITCHBOARD_MASTER_KEY or SWITCHBOARD_MASTER_KEY_FILE from a secret store, \
+                 and back the key up: without it no secret can be decrypted."
+            );
+        }
+        let initial_admin_token = core.tokens.issue_initial_admin().await?;
+        let redis = settings
+            .redis_url
+            .as_deref()
+            .map(Redis::connect)
+            .transpose()?;
+        if let Some(redis) = &redis
+            && let Err(error) = redis.ping().await
+        {
+            tracing::warn!(%error, "Redis is not reachable yet; continuing, /readyz reports it");
+        }
+        let listener = TcpListener::bind(settings.listen)
+            .with_context(|| format!("SWITCHBOARD_LISTEN: cannot listen on {}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+
+        tokio::spawn(
+            core.tokens
+                .clone()
+                .watch_revocations(Duration::from_secs(1)),
+        );
+        // Until a Redis bus carries change events, polling revisions is how writes made by other
+        // instances (or directly in the database) reach this one's cache.
+        let snapshots = Arc::new(Snapshots::new(core.store.clone(), redis.clone()));
+        tokio::spawn(
+            snapshots
+                .clone()
+                .watch(Duration::from_millis(settings.sync_interval_ms)),
+        );
+        tokio::spawn(snapshots.clone().listen());
+
+        let state = web::Data::new(AppState {
+            settings: Arc::new(settings.clone()),
+            store: core.store,
+            tokens: core.tokens,
+            redis,
+            metrics: Metrics::new()?,
+            keyring: core.keyring,
+            snapshots,
+        });
+        let body_limit = usize::try_from(settings.max_body_bytes).unwrap_or(usize::MAX);
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .app_data(web::PayloadConfig::new(body_limit))
+                .wrap(Compress::default())
+                .wrap(from_fn(telemetry::observe))
+                .wrap(TracingLogger::default())
+                .configure(|cfg| api::routes().register(cfg))
+                .default_service(web::to(api::unknown_route))
+        })
+        .listen(listener)?
+        .shutdown_timeout(settings.shutdown_timeout_secs);
+        if settings.workers > 0 {
+            server = server.workers(settings.workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+            state,
+            initial_admin_token,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The admin token created because the store was empty; `None` on every later start.
+    pub fn take_initial_admin_token(&mut self) -> Option<String> {
+        self.initial_admin_token.take()
+    }
+
+    /// A handle to stop the server (gracefully or not) from elsewhere.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.state.store.close().await;
+        result
+    }
+}

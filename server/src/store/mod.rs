@@ -1,0 +1,241 @@
+//! The database: one `sqlx` `Any` pool over SQLite (the embedded default) or PostgreSQL.
+//!
+//! Both backends run the same queries (`$1…$N` placeholders work on both), so there is one code
+//! path and one test suite for the two. The price of `Any` is a narrow set of column types, which
+//! the schemas in `migrations/{sqlite,postgres}` respect: ids, JSON and names are `TEXT`,
+//! timestamps are `BIGINT` microseconds since the Unix epoch, booleans are integers.
+//!
+//! Every write runs in a transaction that also appends its audit event, so a change without its
+//! audit record (or the other way round) cannot exist.
+
+pub mod audit;
+pub mod config;
+pub mod environments;
+pub mod flag_states;
+pub mod flags;
+pub mod projects;
+pub mod promotion;
+pub mod secrets;
+pub mod segments;
+pub mod signing_keys;
+pub mod snapshots;
+pub mod tokens;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyPool, Transaction};
+
+use crate::settings::Settings;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// Which database is behind the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// What callers branch on; everything else keeps its cause for the log.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("already exists")]
+    Conflict,
+    /// The resource still holds data and the request did not confirm its removal.
+    #[error("{0}")]
+    NotEmpty(String),
+    /// The change is refused for a reason stated to the caller (e.g. a parent cycle).
+    #[error("{0}")]
+    Refused(String),
+    /// A named thing does not exist (the message names it).
+    #[error("{0} not found")]
+    Absent(String),
+    /// The content is invalid; each problem names its field.
+    #[error("{0}")]
+    Invalid(switchboard_core::ValidationErrors),
+    /// A stored secret failed to decrypt (tampering or a missing master key); already logged
+    /// as an alert.
+    #[error("secret '{name}' cannot be decrypted: {reason}")]
+    Undecryptable { name: String, reason: String },
+    /// `If-Match` named a version that is no longer current.
+    #[error("the resource changed since version {expected}; it is now at version {current}")]
+    Stale { expected: i64, current: i64 },
+    #[error("the database is unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::RowNotFound => Self::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(error),
+            _ => Self::Other(anyhow::Error::new(error)),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How a versioned write is checked and recorded: the version `If-Match` expects (none:
+/// unconditional), the audit action, and the comment kept in the resource's history.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteIntent<'a> {
+    pub expected: Option<i64>,
+    pub action: &'a str,
+    pub comment: &'a str,
+}
+
+/// An environment, by the names the API uses.
+#[derive(Debug, Clone, Copy)]
+pub struct EnvPath<'a> {
+    pub project: &'a str,
+    pub environment: &'a str,
+}
+
+/// Current time in the stores' unit (microseconds since the epoch).
+pub fn now_micros() -> i64 {
+    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    i64::try_from(nanos / 1_000).unwrap_or(i64::MAX)
+}
+
+/// Formats a stored timestamp as RFC 3339 for the API.
+pub fn format_micros(micros: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+impl Store {
+    /// Connects with the settings' database URL (creating the SQLite file and its directory
+    /// when needed).
+    pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
+        let url = settings.effective_database_url();
+        if settings.database_url.is_none() {
+            std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+                format!(
+                    "SWITCHBOARD_DATA_DIR: cannot create {}",
+                    settings.data_dir.display()
+                )
+            })?;
+        }
+        Self::connect_url(&url, settings.db_max_connections, settings.db_timeout()).await
+    }
+
+    pub async fn connect_url(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        if backend == Backend::Sqlite
+            && let Some(path) = sqlite_path(url)
+            && let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("DATABASE_URL: cannot create {}", dir.display()))?;
+        }
+        let mut options = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(acquire_timeout);
+        if backend == Backend::Sqlite {
+            // WAL lets readers proceed while one writer commits.
+            options = options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA journal_mode = WAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options
+            .connect(url)
+            .await
+            .with_context(|| format!("DATABASE_URL: cannot connect to the {backend:?} database"))?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Applies pending migrations (idempotent; safe with several instances starting at once).
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .context("applying database migrations")
+    }
+
+    /// Cheap round trip for readiness checks.
+    #[tracing::instrument(skip_all)]
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock up front (`BEGIN
+    /// IMMEDIATE`): a deferred transaction that reads and then writes can fail at once with
+    /// `SQLITE_BUSY` instead of waiting its turn.
+    pub async fn begin_write(&self) -> StoreResult<Transaction<'static, Any>> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn sqlite_path(url: &str) -> Option<&Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
+}

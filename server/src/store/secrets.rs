@@ -1,0 +1,547 @@
+//! Secrets: every write is a new version sealed under its own data key (see
+//! [`crate::secrets`]); reading a value or exporting writes an audit event in the same
+//! transaction, so there is no read without its record. Lists carry metadata only.
+
+use serde::Serialize;
+use serde_json::json;
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, Row, Transaction};
+
+use super::audit::{self, Actor, Change};
+use super::{EnvPath, Store, StoreError, StoreResult, WriteIntent, format_micros, now_micros};
+use crate::keys::Keyring;
+use crate::secrets::{Binding, OpenError, Sealed, SecretValue, open_value, rewrap_key, seal_value};
+
+/// A secret's metadata; never its value.
+#[derive(Clone, Debug, Serialize)]
+pub struct SecretMeta {
+    pub name: String,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub updated_by: String,
+}
+
+/// One version's metadata.
+#[derive(Clone, Debug, Serialize)]
+pub struct SecretVersionMeta {
+    pub version: i64,
+    pub created_at: String,
+    pub actor: String,
+    pub comment: String,
+    pub master_key_id: String,
+}
+
+/// Where an environment sits, for the associated data.
+struct Place {
+    project_id: String,
+    environment_id: String,
+}
+
+async fn place(conn: &mut AnyConnection, project: &str, env: &str) -> StoreResult<Place> {
+    let row = sqlx::query("SELECT p.id AS project_id, e.id AS environment_id FROM environments e JOIN projects p ON p.id = e.project_id WHERE p.name = $1 AND e.name = $2")
+        .bind(project.to_owned())
+        .bind(env.to_owned())
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| StoreError::Absent(format!("environment '{env}' in project '{project}'")))?;
+    Ok(Place {
+        project_id: row.try_get("project_id")?,
+        environment_id: row.try_get("environment_id")?,
+    })
+}
+
+fn meta_from_row(row: &AnyRow) -> StoreResult<SecretMeta> {
+    Ok(SecretMeta {
+        name: row.try_get("name")?,
+        version: row.try_get("version")?,
+        created_at: format_micros(row.try_get("created_at")?),
+        updated_at: format_micros(row.try_get("updated_at")?),
+        updated_by: row.try_get("updated_by")?,
+    })
+}
+
+#[tracing::instrument(skip_all, fields(project = %project, environment = %env))]
+pub async fn list(store: &Store, project: &str, env: &str) -> StoreResult<Vec<SecretMeta>> {
+    let mut conn = store.pool().acquire().await?;
+    let place = place(&mut conn, project, env).await?;
+    let rows = sqlx::query("SELECT name, version, created_at, updated_at, updated_by FROM secrets WHERE environment_id = $1 ORDER BY name")
+        .bind(place.environment_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(meta_from_row).collect()
+}
+
+async fn current_version(
+    conn: &mut AnyConnection,
+    environment_id: &str,
+    name: &str,
+) -> StoreResult<Option<(i64, i64)>> {
+    let row = sqlx::query(
+        "SELECT version, created_at FROM secrets WHERE environment_id = $1 AND name = $2",
+    )
+    .bind(environment_id.to_owned())
+    .bind(name.to_owned())
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| Ok((r.try_get("version")?, r.try_get("created_at")?)))
+        .transpose()
+}
+
+/// Stores `value` as the secret's next version. `expected` is the `If-Match` version (0: new).
+#[tracing::instrument(skip_all, fields(project = %at.project, environment = %at.environment, secret = %name))]
+pub async fn write(
+    store: &Store,
+    keyring: &Keyring,
+    actor: &Actor,
+    at: EnvPath<'_>,
+    name: &str,
+    value: &SecretValue,
+    intent: WriteIntent<'_>,
+) -> StoreResult<SecretMeta> {
+    let (project, env) = (at.project, at.environment);
+    let mut tx = store.begin_write().await?;
+    let place = place(&mut tx, project, env).await?;
+    let current = current_version(&mut tx, &place.environment_id, name).await?;
+    let version = current.map_or(0, |(v, _)| v);
+    if let Some(expected) = intent.expected
+        && expected != version
+    {
+        return Err(StoreError::Stale {
+            expected,
+            current: version,
+        });
+    }
+    // Versions continue after a delete and re-create, so a ciphertext can never be replayed
+    // into a reused version number.
+    let last: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM secret_versions WHERE environment_id = $1 AND name = $2")
+        .bind(place.environment_id.clone())
+        .bind(name.to_owned())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("v")?;
+    let next = last.max(version) + 1;
+    let binding = Binding {
+        project_id: &place.project_id,
+        environment_id: &place.environment_id,
+        name,
+        version: next,
+    };
+    let sealed = seal_value(keyring, binding, value)?;
+    let now = now_micros();
+    sqlx::query(
+        "INSERT INTO secret_versions (environment_id, name, version, master_key_id, wrapped_key, ciphertext, created_at, actor_name, actor_token_id, comment) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(place.environment_id.clone())
+    .bind(name.to_owned())
+    .bind(next)
+    .bind(sealed.master_key_id)
+    .bind(sealed.wrapped_key)
+    .bind(sealed.ciphertext)
+    .bind(now)
+    .bind(actor.name.clone())
+    .bind(actor.token_id.clone())
+    .bind(intent.comment.to_owned())
+    .execute(&mut *tx)
+    .await?;
+    let written = match current {
+        None => sqlx::query("INSERT INTO secrets (environment_id, name, version, created_at, updated_at, updated_by) VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (environment_id, name) DO NOTHING")
+            .bind(place.environment_id.clone())
+            .bind(name.to_owned())
+            .bind(next)
+            .bind(now)
+            .bind(actor.name.clone())
+            .execute(&mut *tx)
+            .await?,
+        Some(_) => sqlx::query("UPDATE secrets SET version = $1, updated_at = $2, updated_by = $3 WHERE environment_id = $4 AND name = $5 AND version = $6")
+            .bind(next)
+            .bind(now)
+            .bind(actor.name.clone())
+            .bind(place.environment_id.clone())
+            .bind(name.to_owned())
+            .bind(version)
+            .execute(&mut *tx)
+            .await?,
+    };
+    if written.rows_affected() != 1 {
+        return Err(StoreError::Stale {
+            expected: version,
+            current: next,
+        });
+    }
+    audit::append(
+        &mut tx,
+        actor,
+        Change {
+            action: intent.action,
+            project: Some(project),
+            environment: Some(env),
+            target: format!("project/{project}/environment/{env}/secret/{name}"),
+            before: current.map(|_| json!({ "version": version })),
+            after: Some(json!({ "version": next })),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(SecretMeta {
+        name: name.to_owned(),
+        version: next,
+        created_at: format_micros(current.map_or(now, |(_, created)| created)),
+        updated_at: format_micros(now),
+        updated_by: actor.name.clone(),
+    })
+}
+
+async fn sealed_at(
+    conn: &mut AnyConnection,
+    environment_id: &str,
+    name: &str,
+    version: i64,
+) -> StoreResult<Sealed> {
+    let row = sqlx::query("SELECT master_key_id, wrapped_key, ciphertext FROM secret_versions WHERE environment_id = $1 AND name = $2 AND version = $3")
+        .bind(environment_id.to_owned())
+        .bind(name.to_owned())
+        .bind(version)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| StoreError::Absent(format!("version {version} of secret '{name}'")))?;
+    Ok(Sealed {
+        master_key_id: row.try_get("master_key_id")?,
+        wrapped_key: row.try_get("wrapped_key")?,
+        ciphertext: row.try_get("ciphertext")?,
+    })
+}
+
+/// Opens a version, raising an alert-level log on failure (it means tampering or a missing key).
+fn open_logged(
+    keyring: &Keyring,
+    binding: Binding<'_>,
+    sealed: &Sealed,
+) -> StoreResult<SecretValue> {
+    open_value(keyring, binding, sealed).map_err(|error| {
+        tracing::error!(
+            alert = true,
+            secret = binding.name,
+            version = binding.version,
+            environment_id = binding.environment_id,
+            %error,
+            "SECURITY ALERT: a stored secret could not be decrypted"
+        );
+        StoreError::Undecryptable {
+            name: binding.name.to_owned(),
+            reason: error.to_string(),
+        }
+    })
+}
+
+/// A secret's current value (or the value of `version`), with an audit record of the read.
+#[tracing::instrument(skip_all, fields(project = %project, environment = %env, secret = %name))]
+pub async fn read(
+    store: &Store,
+    keyring: &Keyring,
+    actor: &Actor,
+    project: &str,
+    env: &str,
+    name: &str,
+) -> StoreResult<(SecretMeta, SecretValue)> {
+    let mut tx = store.begin_write().await?;
+    let place = place(&mut tx, project, env).await?;
+    let row = sqlx::query("SELECT name, version, created_at, updated_at, updated_by FROM secrets WHERE environment_id = $1 AND name = $2")
+        .bind(place.environment_id.clone())
+        .bind(name.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::Absent(format!("secret '{name}' in environment '{env}'")))?;
+    let meta = meta_from_row(&row)?;
+    let sealed = sealed_at(&mut tx, &place.environment_id, name, meta.version).await?;
+    let binding = Binding {
+        project_id: &place.project_id,
+        environment_id: &place.environment_id,
+        name,
+        version: meta.version,
+    };
+    let value = open_logged(keyring, binding, &sealed)?;
+    audit_read(
+        &mut tx,
+        actor,
+        project,
+        env,
+        "secret.read",
+        &[name.to_owned()],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((meta, value))
+}
+
+async fn audit_read(
+    tx: &mut Transaction<'static, Any>,
+    actor: &Actor,
+    project: &str,
+    env: &str,
+    action: &str,
+    names: &[String],
+) -> StoreResult<()> {
+    audit::append(
+        tx,
+        actor,
+        Change {
+            action,
+            project: Some(project),
+            environment: Some(env),
+            target: format!("project/{project}/environment/{env}/secrets"),
+            before: None,
+            after: Some(json!({ "secrets": names })),
+        },
+    )
+    .await
+}
+
+/// Every secret of the environment, decrypted, with one audit record naming them all.
+/// Fails as a whole if any secret cannot be decrypted: a pipeline must not deploy half a set.
+#[tracing::instrument(skip_all, fields(project = %project, environment = %env))]
+pub async fn export(
+    store: &Store,
+    keyring: &Keyring,
+    actor: &Actor,
+    project: &str,
+    env: &str,
+) -> StoreResult<Vec<(String, SecretValue)>> {
+    let mut tx = store.begin_write().await?;
+    let place = place(&mut tx, project, env).await?;
+    let rows = sqlx::query(
+        "SELECT s.name, s.version, v.master_key_id, v.wrapped_key, v.ciphertext FROM secrets s \
+         JOIN secret_versions v ON v.environment_id = s.environment_id AND v.name = s.name AND v.version = s.version \
+         WHERE s.environment_id = $1 ORDER BY s.name",
+    )
+    .bind(place.environment_id.clone())
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut values = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let name: String = row.try_get("name")?;
+        let version: i64 = row.try_get("version")?;
+        let sealed = Sealed {
+            master_key_id: row.try_get("master_key_id")?,
+            wrapped_key: row.try_get("wrapped_key")?,
+            ciphertext: row.try_get("ciphertext")?,
+        };
+        let binding = Binding {
+            project_id: &place.project_id,
+            environment_id: &place.environment_id,
+            name: &name,
+            version,
+        };
+        let value = open_logged(keyring, binding, &sealed)?;
+        values.push((name, value));
+    }
+    let names: Vec<String> = values.iter().map(|(n, _)| n.clone()).collect();
+    audit_read(&mut tx, actor, project, env, "secret.export", &names).await?;
+    tx.commit().await?;
+    Ok(values)
+}
+
+#[tracing::instrument(skip_all, fields(project = %project, environment = %env, secret = %name))]
+pub async fn versions(
+    store: &Store,
+    project: &str,
+    env: &str,
+    name: &str,
+) -> StoreResult<Vec<SecretVersionMeta>> {
+    let mut conn = store.pool().acquire().await?;
+    let place = place(&mut conn, project, env).await?;
+    let rows = sqlx::query("SELECT version, created_at, actor_name, comment, master_key_id FROM secret_versions WHERE environment_id = $1 AND name = $2 ORDER BY version DESC")
+        .bind(place.environment_id)
+        .bind(name.to_owned())
+        .fetch_all(&mut *conn)
+        .await?;
+    if rows.is_empty() {
+        return Err(StoreError::Absent(format!(
+            "secret '{name}' in environment '{env}'"
+        )));
+    }
+    rows.iter()
+        .map(|row| {
+            Ok(SecretVersionMeta {
+                version: row.try_get("version")?,
+                created_at: format_micros(row.try_get("created_at")?),
+                actor: row.try_get("actor_name")?,
+                comment: row.try_get("comment")?,
+                master_key_id: row.try_get("master_key_id")?,
+            })
+        })
+        .collect()
+}
+
+/// The plaintext of an earlier version, to roll back to (re-sealed as a new version by
+/// [`write`]; the old ciphertext is bound to its own version number).
+pub async fn value_at(
+    store: &Store,
+    keyring: &Keyring,
+    project: &str,
+    env: &str,
+    name: &str,
+    version: i64,
+) -> StoreResult<SecretValue> {
+    let mut conn = store.pool().acquire().await?;
+    let place = place(&mut conn, project, env).await?;
+    let sealed = sealed_at(&mut conn, &place.environment_id, name, version).await?;
+    let binding = Binding {
+        project_id: &place.project_id,
+        environment_id: &place.environment_id,
+        name,
+        version,
+    };
+    open_logged(keyring, binding, &sealed)
+}
+
+/// Deletes a secret: it disappears from reads, lists and exports. Its encrypted history stays
+/// (for audit and rollback), and a secret re-created under the same name continues its version
+/// numbers, so no stored ciphertext can ever fit a new version.
+#[tracing::instrument(skip_all, fields(project = %project, environment = %env, secret = %name))]
+pub async fn delete(
+    store: &Store,
+    actor: &Actor,
+    project: &str,
+    env: &str,
+    name: &str,
+) -> StoreResult<()> {
+    let mut tx = store.begin_write().await?;
+    let place = place(&mut tx, project, env).await?;
+    let Some((version, _)) = current_version(&mut tx, &place.environment_id, name).await? else {
+        return Err(StoreError::Absent(format!(
+            "secret '{name}' in environment '{env}'"
+        )));
+    };
+    sqlx::query("DELETE FROM secrets WHERE environment_id = $1 AND name = $2")
+        .bind(place.environment_id.clone())
+        .bind(name.to_owned())
+        .execute(&mut *tx)
+        .await?;
+    audit::append(
+        &mut tx,
+        actor,
+        Change {
+            action: "secret.delete",
+            project: Some(project),
+            environment: Some(env),
+            target: format!("project/{project}/environment/{env}/secret/{name}"),
+            before: Some(json!({ "version": version })),
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// How many secrets the environment holds (for the delete confirmation).
+pub(crate) async fn count_in_environment(
+    conn: &mut AnyConnection,
+    environment_id: &str,
+) -> StoreResult<i64> {
+    Ok(
+        sqlx::query("SELECT COUNT(*) AS n FROM secrets WHERE environment_id = $1")
+            .bind(environment_id.to_owned())
+            .fetch_one(conn)
+            .await?
+            .try_get("n")?,
+    )
+}
+
+/// What a master-key rotation did.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Rotation {
+    pub active_master_key: String,
+    pub rewrapped_secret_keys: u64,
+    pub rewrapped_signing_keys: u64,
+    /// Data keys that could not be re-wrapped (unknown master key or tampered); the rest went on.
+    pub failed: u64,
+}
+
+/// Re-wraps every data key (and token signing key) not yet under the active master key. Values
+/// are never decrypted; each row is re-wrapped with a compare-and-set on its master key id, so
+/// rotation can run while the service serves and writes, and can be re-run after a failure.
+#[tracing::instrument(skip_all)]
+pub async fn rotate_master_key(
+    store: &Store,
+    keyring: &Keyring,
+    actor: &Actor,
+) -> StoreResult<Rotation> {
+    let active = keyring.active_id().to_owned();
+    let mut report = Rotation {
+        active_master_key: active.clone(),
+        ..Rotation::default()
+    };
+    loop {
+        let rows = sqlx::query(
+            "SELECT v.environment_id, e.project_id, v.name, v.version, v.master_key_id, v.wrapped_key, v.ciphertext \
+             FROM secret_versions v JOIN environments e ON e.id = v.environment_id \
+             WHERE v.master_key_id <> $1 ORDER BY v.environment_id, v.name, v.version LIMIT 200 OFFSET $2",
+        )
+        .bind(active.clone())
+        .bind(i64::try_from(report.failed).unwrap_or(i64::MAX))
+        .fetch_all(store.pool())
+        .await?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            let environment_id: String = row.try_get("environment_id")?;
+            let project_id: String = row.try_get("project_id")?;
+            let name: String = row.try_get("name")?;
+            let version: i64 = row.try_get("version")?;
+            let sealed = Sealed {
+                master_key_id: row.try_get("master_key_id")?,
+                wrapped_key: row.try_get("wrapped_key")?,
+                ciphertext: row.try_get("ciphertext")?,
+            };
+            let binding = Binding {
+                project_id: &project_id,
+                environment_id: &environment_id,
+                name: &name,
+                version,
+            };
+            match rewrap_key(keyring, binding, &sealed) {
+                Ok(rewrapped) => {
+                    sqlx::query("UPDATE secret_versions SET master_key_id = $1, wrapped_key = $2 WHERE environment_id = $3 AND name = $4 AND version = $5 AND master_key_id = $6")
+                        .bind(rewrapped.master_key_id)
+                        .bind(rewrapped.wrapped_key)
+                        .bind(environment_id.clone())
+                        .bind(name.clone())
+                        .bind(version)
+                        .bind(sealed.master_key_id.clone())
+                        .execute(store.pool())
+                        .await?;
+                    report.rewrapped_secret_keys += 1;
+                }
+                Err(error) => {
+                    log_rotation_failure(&name, version, &error);
+                    report.failed += 1;
+                }
+            }
+        }
+    }
+    report.rewrapped_signing_keys = super::signing_keys::rewrap(store, keyring).await?;
+    let mut tx = store.begin_write().await?;
+    audit::append(
+        &mut tx,
+        actor,
+        Change {
+            action: "master_key.rotate",
+            project: None,
+            environment: None,
+            target: "master-key".into(),
+            before: None,
+            after: Some(json!(report)),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(report)
+}
+
+fn log_rotation_failure(name: &str, version: i64, error: &OpenError) {
+    tracing::error!(alert = true, secret = name, version, %error, "SECURITY ALERT: a secret's data key could not be re-wrapped");
+}

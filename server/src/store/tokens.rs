@@ -1,0 +1,220 @@
+//! Token records. The JWT itself is never stored: only its id (the `jti`), what it may do, and
+//! whether it was revoked.
+
+use serde::Serialize;
+use serde_json::json;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::audit::{self, Actor, Change};
+use super::{Store, StoreResult, format_micros, now_micros};
+use crate::domain::{Access, Scope, ScopeSet};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub projects: Access,
+    pub environments: Access,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub created_by: Option<String>,
+}
+
+/// The public view of a token record (what list and issue responses show; never the JWT).
+#[derive(Debug, Serialize)]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub projects: Vec<String>,
+    pub environments: Vec<String>,
+    pub created_at: String,
+    pub expires_at: String,
+    pub revoked_at: Option<String>,
+    pub created_by: Option<String>,
+}
+
+impl TokenRecord {
+    pub fn scope_set(&self) -> ScopeSet {
+        ScopeSet::from_scopes(&self.scopes)
+    }
+
+    pub fn view(&self) -> TokenView {
+        TokenView {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            scopes: self.scopes.clone(),
+            projects: self.projects.to_names(),
+            environments: self.environments.to_names(),
+            created_at: format_micros(self.created_at),
+            expires_at: format_micros(self.expires_at),
+            revoked_at: self.revoked_at.map(format_micros),
+            created_by: self.created_by.clone(),
+        }
+    }
+
+    fn audit_view(&self) -> serde_json::Value {
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "scopes": self.scopes,
+            "projects": self.projects.to_names(),
+            "environments": self.environments.to_names(),
+            "expires_at": format_micros(self.expires_at),
+        })
+    }
+
+    fn from_row(row: &AnyRow) -> StoreResult<Self> {
+        let parse_list = |column: &str| -> StoreResult<Vec<String>> {
+            let text: String = row.try_get(column)?;
+            serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("tokens.{column} is not a JSON list: {e}").into())
+        };
+        let access = |column: &str| -> StoreResult<Access> {
+            Access::from_names(&parse_list(column)?)
+                .map_err(|e| anyhow::anyhow!("tokens.{column}: {e}").into())
+        };
+        let scopes: Vec<Scope> = serde_json::from_str(&row.try_get::<String, _>("scopes")?)
+            .map_err(|e| anyhow::anyhow!("tokens.scopes: {e}"))?;
+        Ok(Self {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            scopes,
+            projects: access("projects")?,
+            environments: access("environments")?,
+            created_at: row.try_get("created_at")?,
+            expires_at: row.try_get("expires_at")?,
+            revoked_at: row.try_get("revoked_at")?,
+            created_by: row.try_get("created_by")?,
+        })
+    }
+}
+
+const COLUMNS: &str =
+    "id, name, scopes, projects, environments, created_at, expires_at, revoked_at, created_by";
+
+/// Inserts `record` and its audit event on `conn` (the caller owns the transaction).
+pub async fn insert(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    record: &TokenRecord,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO tokens (id, name, scopes, projects, environments, created_at, expires_at, revoked_at, created_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)",
+    )
+    .bind(record.id.clone())
+    .bind(record.name.clone())
+    .bind(serde_json::to_string(&record.scopes).map_err(anyhow::Error::from)?)
+    .bind(serde_json::to_string(&record.projects.to_names()).map_err(anyhow::Error::from)?)
+    .bind(serde_json::to_string(&record.environments.to_names()).map_err(anyhow::Error::from)?)
+    .bind(record.created_at)
+    .bind(record.expires_at)
+    .bind(record.created_by.clone())
+    .execute(&mut *conn)
+    .await?;
+    audit::append(
+        conn,
+        actor,
+        Change {
+            action: "token.issue",
+            project: None,
+            environment: None,
+            target: format!("token/{}", record.id),
+            before: None,
+            after: Some(record.audit_view()),
+        },
+    )
+    .await
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn get(store: &Store, id: &str) -> StoreResult<TokenRecord> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM tokens WHERE id = $1"
+    )))
+    .bind(id.to_owned())
+    .fetch_one(store.pool())
+    .await?;
+    TokenRecord::from_row(&row)
+}
+
+/// A page of tokens, newest first (ids are UUIDv7, so they sort by creation time).
+#[tracing::instrument(skip_all)]
+pub async fn list(
+    store: &Store,
+    before_id: Option<&str>,
+    limit: usize,
+) -> StoreResult<Vec<TokenRecord>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM tokens WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2"
+    )))
+    .bind(before_id.map(str::to_owned))
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter().map(TokenRecord::from_row).collect()
+}
+
+/// Marks the token revoked (idempotent: revoking twice keeps the first time).
+#[tracing::instrument(skip_all)]
+pub async fn revoke(store: &Store, actor: &Actor, id: &str) -> StoreResult<TokenRecord> {
+    let mut tx = store.begin_write().await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM tokens WHERE id = $1"
+    )))
+    .bind(id.to_owned())
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut record = TokenRecord::from_row(&row)?;
+    if record.revoked_at.is_none() {
+        let now = now_micros();
+        sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        record.revoked_at = Some(now);
+        audit::append(
+            &mut tx,
+            actor,
+            Change {
+                action: "token.revoke",
+                project: None,
+                environment: None,
+                target: format!("token/{id}"),
+                before: Some(record.audit_view()),
+                after: None,
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(record)
+}
+
+/// A value that changes whenever any token is revoked; instances compare it to drop cached
+/// verifications that a revocation on another instance made stale.
+pub async fn revocation_marker(store: &Store) -> StoreResult<(i64, i64)> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, COALESCE(MAX(revoked_at), 0) AS latest FROM tokens WHERE revoked_at IS NOT NULL",
+    )
+    .fetch_one(store.pool())
+    .await?;
+    Ok((row.try_get("n")?, row.try_get("latest")?))
+}
+
+/// Records that the one-time event `name` happened; `false` when it already had.
+pub async fn claim_once(conn: &mut AnyConnection, name: &str) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO store_events (name, at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name.to_owned())
+    .bind(now_micros())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

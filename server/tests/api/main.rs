@@ -1,0 +1,26 @@
+//! The server's integration tests: one binary (one link), one module per area. Every test talks
+//! to a real server on a random port over HTTP, backed by a real database: SQLite always, and
+//! PostgreSQL / Redis when `SWITCHBOARD_TEST_DATABASE_URL` / `SWITCHBOARD_TEST_REDIS_URL` are set
+//! (`SWITCHBOARD_TEST_REQUIRE=postgres,redis` turns a missing one into a failure, as CI does).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod audit;
+mod cli;
+mod cli_remote;
+mod config;
+mod contract;
+mod environments;
+mod errors;
+mod flags;
+mod observability;
+mod projects;
+mod propagation;
+mod redis;
+mod sdk;
+mod secret_leaks;
+mod secrets;
+mod store;
+mod system;
+mod tokens;

@@ -1,0 +1,109 @@
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{Backend, TestApp, redis_url, spawn_app_with};
+
+async fn readiness(app: &TestApp) -> (StatusCode, Value) {
+    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn readiness_checks_the_configured_redis() {
+    let Some(url) = redis_url() else { return };
+    let app = spawn_app_with(Backend::Sqlite, |s| s.redis_url = Some(url)).await;
+    let (status, body) = readiness(&app).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["checks"]["redis"], "ok");
+}
+
+/// A `redis-server` of the test's own on a free port, stopped when dropped.
+pub struct OwnRedis {
+    child: Child,
+    port: u16,
+    pub url: String,
+}
+
+impl OwnRedis {
+    pub fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(port)
+    }
+
+    fn start_on(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed for the Redis fault tests");
+        let url = format!("redis://127.0.0.1:{port}");
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while client.get_connection().is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port, url }
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again, empty, on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        let fresh = Self::start_on(self.port);
+        let old = std::mem::replace(self, fresh);
+        std::mem::forget(old);
+    }
+
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(self.url.as_str()).unwrap()
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn losing_redis_fails_readiness_but_not_the_api() {
+    // Runs wherever Redis suites run: it needs the redis-server binary.
+    if redis_url().is_none() {
+        return;
+    }
+    let mut redis = OwnRedis::start();
+    let app = spawn_app_with(Backend::Sqlite, |s| s.redis_url = Some(redis.url.clone())).await;
+    assert_eq!(readiness(&app).await.0, StatusCode::OK);
+
+    redis.stop();
+    let (status, body) = readiness(&app).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["checks"]["redis"], "unavailable");
+    assert_eq!(body["checks"]["database"], "ok");
+    // The API itself does not depend on Redis.
+    app.create_project("shop").await;
+    assert_eq!(app.get("/v1/projects/shop").await.status(), StatusCode::OK);
+}
