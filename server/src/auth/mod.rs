@@ -7,14 +7,19 @@
 //!
 //! Verified tokens are cached (bounded, keyed by SHA-256 of the token, never the token itself),
 //! so a token seen before costs a hash and a map lookup instead of a signature check and a
-//! database read. A revocation clears the cache at once on the instance that performed it; other
-//! instances notice within a second through [`TokenService::watch_revocations`].
+//! database read. Each cached verification carries the cache *epoch* read before its record was
+//! fetched; a revocation bumps the epoch, which makes every entry verified before it stale. The
+//! instance that revokes bumps it at once; other instances bump it within a second through
+//! [`TokenService::watch_revocations`]. Comparing epochs taken *before* the database read (rather
+//! than clearing the map) closes the race where a verification that read the record just before
+//! a revocation is stored just after the cache was cleared.
 
 mod extract;
 
 pub use extract::{Authorized, scope};
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -100,7 +105,10 @@ pub struct TokenRequest {
 pub struct TokenService {
     store: Store,
     keys: Vec<SigningKey>,
-    cache: moka::sync::Cache<[u8; 32], Arc<Principal>>,
+    /// Verified tokens by SHA-256 of the token, with the epoch read before the record was.
+    cache: moka::sync::Cache<[u8; 32], (u64, Arc<Principal>)>,
+    /// Bumped by every revocation seen; entries from an older epoch are not trusted.
+    epoch: AtomicU64,
 }
 
 impl std::fmt::Debug for TokenService {
@@ -124,6 +132,7 @@ impl TokenService {
                 // could go unseen.
                 .time_to_live(Duration::from_secs(300))
                 .build(),
+            epoch: AtomicU64::new(0),
         }
     }
 
@@ -198,7 +207,10 @@ impl TokenService {
     /// Verifies a bearer token and returns its principal.
     pub async fn authenticate(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
         let fingerprint: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(principal) = self.cache.get(&fingerprint) {
+        let epoch = self.epoch.load(Ordering::Acquire);
+        if let Some((cached_at, principal)) = self.cache.get(&fingerprint)
+            && cached_at == epoch
+        {
             if principal.expires_at <= now_micros() {
                 self.cache.invalidate(&fingerprint);
                 return Err(AuthError::Expired);
@@ -218,7 +230,7 @@ impl TokenService {
             return Err(AuthError::Expired);
         }
         let principal = Arc::new(Principal::from_record(&record));
-        self.cache.insert(fingerprint, principal.clone());
+        self.cache.insert(fingerprint, (epoch, principal.clone()));
         Ok(principal)
     }
 
@@ -260,20 +272,29 @@ impl TokenService {
     /// Revokes a token and forgets every cached verification on this instance.
     pub async fn revoke(&self, actor: &Actor, id: &str) -> Result<TokenRecord, StoreError> {
         let record = tokens::revoke(&self.store, actor, id).await?;
-        self.cache.invalidate_all();
+        self.forget_verifications();
         Ok(record)
     }
 
-    /// Polls the store for revocations made elsewhere and clears the cache when one appears.
-    /// Runs until the process ends.
+    /// Makes every verification cached so far stale.
+    fn forget_verifications(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.cache.invalidate_all();
+    }
+
+    /// Polls the store for revocations made elsewhere and forgets cached verifications when one
+    /// appears. Runs until the process ends.
+    ///
+    /// The first successful check always counts as a change: a verification cached before the
+    /// watcher's first read could predate a revocation that read already includes.
     pub async fn watch_revocations(self: Arc<Self>, every: Duration) {
-        let mut seen = tokens::revocation_marker(&self.store).await.ok();
+        let mut seen = None;
         let mut ticker = tokio::time::interval(every);
         loop {
             ticker.tick().await;
             match tokens::revocation_marker(&self.store).await {
                 Ok(marker) if Some(marker) != seen => {
-                    self.cache.invalidate_all();
+                    self.forget_verifications();
                     seen = Some(marker);
                 }
                 Ok(_) => {}
