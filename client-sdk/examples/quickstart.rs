@@ -6,7 +6,8 @@
 //! ```
 //!
 //! `SWITCHBOARD_FLAG` names the boolean flag to show (default `new-checkout`). Then flip it with
-//! curl (see the README) and watch the output follow within a poll interval.
+//! curl (see the README) and watch the output follow at once (the client holds the server's event
+//! stream).
 
 use std::time::Duration;
 
@@ -19,9 +20,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|_| "set SWITCHBOARD_TOKEN to an SDK token (scope flags:read)")?;
     let flag = std::env::var("SWITCHBOARD_FLAG").unwrap_or_else(|_| "new-checkout".into());
 
-    let client = Client::builder(url, token)
-        .poll_interval(Duration::from_secs(2))
-        .build()?;
+    let client = Client::builder(url, token).build()?;
     match client.wait_ready(Duration::from_secs(5)).await {
         Ok(()) => println!("connected: revision {:?}", client.status().revision),
         Err(not_ready) => println!("{not_ready}"),

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use switchboard_core::Snapshot;
 
-use crate::client::Client;
+use crate::client::{Background, Client};
 use crate::error::{BuildError, SnapshotFileError};
 use crate::files;
 use crate::kill::{KillList, KillSwitch};
 use crate::refresh::http::{EndpointConfig, SnapshotEndpoint};
-use crate::refresh::{self, Backoff, Persistence, Poller};
+use crate::refresh::{self, Backoff, EventsEndpoint, Persistence, Poller, Streamer};
+use crate::secrets::SecretsEndpoint;
 use crate::shared::Shared;
 use crate::status::Source;
 
@@ -22,16 +23,37 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(15);
 /// Shortest accepted poll interval: a floor against a configuration typo hammering the server.
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
 
+/// Default time a change stream may stay silent before it is considered dead: four of the
+/// server's default heartbeat intervals.
+pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How the client hears about changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RefreshMode {
+    /// Server-sent events from `/v1/sdk/stream`: changes arrive within milliseconds. While the
+    /// stream cannot be opened (a proxy that refuses long responses, the server down) the client
+    /// polls at the poll interval and keeps trying to reconnect with backoff.
+    #[default]
+    Streaming,
+    /// A conditional `GET` every poll interval, nothing else: for environments where a
+    /// long-lived connection per process is unwelcome.
+    Polling,
+}
+
 /// Configures a [`Client`]; obtained from [`Client::builder`].
 #[must_use]
 pub struct ClientBuilder {
     url: String,
     token: String,
+    secrets_token: Option<String>,
     project: Option<String>,
     environment: Option<String>,
     connect_timeout: Duration,
     request_timeout: Duration,
     poll_interval: Duration,
+    refresh_mode: RefreshMode,
+    stream_idle_timeout: Duration,
     backoff_initial: Duration,
     backoff_max: Duration,
     bootstrap: Option<Bootstrap>,
@@ -51,9 +73,11 @@ impl fmt::Debug for ClientBuilder {
         f.debug_struct("ClientBuilder")
             .field("url", &self.url)
             .field("token", &"***")
+            .field("secrets_token", &self.secrets_token.as_ref().map(|_| "***"))
             .field("project", &self.project)
             .field("environment", &self.environment)
             .field("poll_interval", &self.poll_interval)
+            .field("refresh_mode", &self.refresh_mode)
             .field("persist_path", &self.persist_path)
             .field("offline", &self.offline)
             .finish_non_exhaustive()
@@ -65,11 +89,14 @@ impl ClientBuilder {
         Self {
             url,
             token,
+            secrets_token: None,
             project: None,
             environment: None,
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
             poll_interval: DEFAULT_POLL_INTERVAL,
+            refresh_mode: RefreshMode::default(),
+            stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
             bootstrap: None,
@@ -91,6 +118,13 @@ impl ClientBuilder {
         self
     }
 
+    /// A separate token for [`Client::fetch_secrets`] (scope `secrets:read`), so that the SDK
+    /// token that every process holds need not read secrets. Without it, the SDK token is used.
+    pub fn secrets_token(mut self, token: impl Into<String>) -> Self {
+        self.secrets_token = Some(token.into());
+        self
+    }
+
     /// Time allowed to open a connection (default 5 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
@@ -107,6 +141,20 @@ impl ClientBuilder {
     /// restarted together does not poll in lockstep.
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval.max(MIN_POLL_INTERVAL);
+        self
+    }
+
+    /// Streaming (the default) or polling only; see [`RefreshMode`].
+    pub fn refresh_mode(mut self, mode: RefreshMode) -> Self {
+        self.refresh_mode = mode;
+        self
+    }
+
+    /// How long the change stream may stay silent (no event, no heartbeat) before the client
+    /// drops it and reconnects (default 60 s). Keep it above the server's
+    /// `SWITCHBOARD_STREAM_HEARTBEAT_SECS` (15 s by default).
+    pub fn stream_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.stream_idle_timeout = timeout.max(MIN_POLL_INTERVAL);
         self
     }
 
@@ -163,17 +211,28 @@ impl ClientBuilder {
         let background = if self.offline {
             None
         } else {
-            let endpoint = SnapshotEndpoint::new(&EndpointConfig {
+            let config = EndpointConfig {
                 base_url: &self.url,
                 token: &self.token,
                 project: self.project.as_deref(),
                 environment: self.environment.as_deref(),
                 connect_timeout: self.connect_timeout,
                 request_timeout: self.request_timeout,
-            })?;
+            };
+            let snapshots = SnapshotEndpoint::new(&config)?;
+            let secrets = SecretsEndpoint::new(
+                &config,
+                self.secrets_token.as_deref().unwrap_or(&self.token),
+            )?;
+            let events = match self.refresh_mode {
+                RefreshMode::Streaming => {
+                    Some(EventsEndpoint::new(&config, self.stream_idle_timeout)?)
+                }
+                RefreshMode::Polling => None,
+            };
             let runtime =
                 tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
-            Some((endpoint, runtime))
+            Some((snapshots, events, secrets, runtime))
         };
 
         let kills = self.kill_list.clone().unwrap_or_else(KillList::from_env);
@@ -191,20 +250,32 @@ impl ClientBuilder {
             revision
         });
 
-        let Some((endpoint, runtime)) = background else {
-            return Ok(Client::from_parts(shared, None));
+        let Some((snapshots, events, secrets, runtime)) = background else {
+            let offline = Background {
+                task: None,
+                secrets: None,
+            };
+            return Ok(Client::from_parts(shared, offline));
         };
-        let poller = Poller::new(
-            endpoint,
-            self.poll_interval,
-            Backoff::new(self.backoff_initial, self.backoff_max),
-        );
+        let backoff = || Backoff::new(self.backoff_initial, self.backoff_max);
+        let poller = Poller::new(snapshots, self.poll_interval, backoff());
         let persistence = self.persist_path.map(|path| Persistence {
             path,
             saved_revision,
         });
-        let task = runtime.spawn(refresh::run(Arc::clone(&shared), poller, persistence));
-        Ok(Client::from_parts(shared, Some(task.abort_handle())))
+        let task = match events {
+            Some(events) => runtime.spawn(refresh::run(
+                Arc::clone(&shared),
+                Streamer::new(events, poller, backoff()),
+                persistence,
+            )),
+            None => runtime.spawn(refresh::run(Arc::clone(&shared), poller, persistence)),
+        };
+        let background = Background {
+            task: Some(task.abort_handle()),
+            secrets: Some(secrets),
+        };
+        Ok(Client::from_parts(shared, background))
     }
 
     fn load_bootstrap(&self) -> Result<Option<Snapshot>, BuildError> {

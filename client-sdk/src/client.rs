@@ -12,6 +12,7 @@ use crate::builder::ClientBuilder;
 use crate::details::Details;
 use crate::kill::KillList;
 use crate::listeners::ListenerId;
+use crate::secrets::{SecretValue, Secrets, SecretsEndpoint, SecretsError};
 use crate::shared::Shared;
 use crate::status::{NotReady, Source, Status};
 use crate::store::{Change, Outcome};
@@ -32,13 +33,17 @@ pub struct Client {
     background: Arc<Background>,
 }
 
-/// Aborts the refresh task on drop.
+/// What only the clients' clones share: the refresh task (aborted on drop) and the way to
+/// the server's secrets. Both `None` for an offline client.
 #[derive(Debug)]
-pub(crate) struct Background(pub(crate) Option<AbortHandle>);
+pub(crate) struct Background {
+    pub(crate) task: Option<AbortHandle>,
+    pub(crate) secrets: Option<SecretsEndpoint>,
+}
 
 impl Drop for Background {
     fn drop(&mut self) {
-        if let Some(task) = &self.0 {
+        if let Some(task) = &self.task {
             task.abort();
         }
     }
@@ -59,10 +64,10 @@ impl Client {
         ClientBuilder::new(url.into(), sdk_token.into())
     }
 
-    pub(crate) fn from_parts(shared: Arc<Shared>, task: Option<AbortHandle>) -> Self {
+    pub(crate) fn from_parts(shared: Arc<Shared>, background: Background) -> Self {
         Self {
             shared,
-            background: Arc::new(Background(task)),
+            background: Arc::new(background),
         }
     }
 
@@ -73,7 +78,7 @@ impl Client {
     /// `Err` it serves its bootstrap or persisted snapshot if it has one, else the callers'
     /// defaults, and picks up the server's snapshot as soon as it can.
     pub async fn wait_ready(&self, timeout: Duration) -> Result<(), NotReady> {
-        if self.background.0.is_some() {
+        if self.background.task.is_some() {
             let mut status = self.shared.status.subscribe();
             let ready = status.wait_for(|s| {
                 s.synced || s.last_error.as_ref().is_some_and(|e| e.needs_attention())
@@ -223,6 +228,45 @@ impl Client {
     /// Unregisters a listener; `false` if it was not registered.
     pub fn remove_listener(&self, id: ListenerId) -> bool {
         self.shared.listeners.remove(id)
+    }
+
+    /// Fetches every secret of the environment from the server, now.
+    ///
+    /// Each call is a request the server audits (`secrets:read` on the environment, from the
+    /// token given to [`ClientBuilder::secrets_token`], else the SDK token). Nothing is cached:
+    /// keep the result only as long as you need it; its values are wiped when dropped. The
+    /// environment is the builder's, else the snapshot's.
+    pub async fn fetch_secrets(&self) -> Result<Secrets, SecretsError> {
+        let endpoint = self.secrets_endpoint()?;
+        let held = self.held_environment();
+        endpoint
+            .fetch_all(held.as_ref().map(|(p, e)| (p.as_str(), e.as_str())))
+            .await
+    }
+
+    /// Fetches one secret from the server, now; see [`fetch_secrets`](Self::fetch_secrets).
+    pub async fn fetch_secret(&self, name: &str) -> Result<SecretValue, SecretsError> {
+        let endpoint = self.secrets_endpoint()?;
+        let held = self.held_environment();
+        endpoint
+            .fetch_one(held.as_ref().map(|(p, e)| (p.as_str(), e.as_str())), name)
+            .await
+    }
+
+    fn secrets_endpoint(&self) -> Result<&SecretsEndpoint, SecretsError> {
+        self.background
+            .secrets
+            .as_ref()
+            .ok_or(SecretsError::Offline)
+    }
+
+    /// The project and environment of the snapshot served, if any.
+    fn held_environment(&self) -> Option<(String, String)> {
+        let held = self.shared.store.load_full()?;
+        Some((
+            held.snapshot.project.clone(),
+            held.snapshot.environment.clone(),
+        ))
     }
 
     /// Offers a snapshot obtained by other means (a file the application watches, a test

@@ -14,8 +14,8 @@
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // Follows changes through the server's event stream (polling while it is down).
 //!     let client = Client::builder("http://127.0.0.1:8080", std::env::var("SWITCHBOARD_TOKEN")?)
-//!         .poll_interval(Duration::from_secs(10))
 //!         // Start with real values even if the server is down: a saved snapshot...
 //!         .bootstrap_file("flags.json")
 //!         // ...and the last one this process saw, kept up to date on disk.
@@ -46,9 +46,17 @@
 //!     client.kill("new-checkout");
 //!     assert!(!client.bool_value("new-checkout", &user, false));
 //!     client.revive("new-checkout");
+//!
+//!     // Secrets: fetched only when asked, audited by the server, wiped from memory on drop.
+//!     // (Needs `secrets:read`; `.secrets_token(…)` on the builder keeps it off the SDK token.)
+//!     let secrets = client.fetch_secrets().await?;
+//!     if let Some(password) = secrets.get("DB_PASSWORD") {
+//!         connect_to_the_database(password.expose());
+//!     }
 //!     # let _ = (max_items, KillList::none());
 //!     Ok(())
 //! }
+//! # fn connect_to_the_database(_: &str) {}
 //! ```
 //!
 //! Offline (no server, no runtime), e.g. in a test of the application:
@@ -95,9 +103,11 @@
 //! - `listeners`: registration and panic-proof dispatch of change listeners.
 //! - `kill`: [`KillList`] (`SWITCHBOARD_KILL`) and the run-time kill switch.
 //! - `files`: reading snapshot files; the atomic, owner-only write of the persisted one.
-//! - `refresh`: the background task. `refresh::http` makes the conditional request,
-//!   `refresh::poll` is the polling transport, `refresh::backoff` the jittered delays. The
-//!   transport is a trait so that server-sent events can be added beside polling.
+//! - `refresh`: the background task and its two transports. `refresh::stream` follows
+//!   `/v1/sdk/stream` (parsed by `refresh::events`) and polls while the stream is down;
+//!   `refresh::poll` polls; `refresh::http` makes the conditional snapshot request;
+//!   `refresh::backoff` the jittered delays.
+//! - `secrets`: [`Client::fetch_secrets`] and [`Client::fetch_secret`], [`SecretValue`].
 //! - `status`: [`Status`], [`Source`], [`NotReady`]. `details`: [`Details`], [`ErrorCode`].
 //! - `error`: the error policy and types. `openfeature` (feature `openfeature`): the provider.
 //!
@@ -110,12 +120,19 @@
 //! - **Kill switch**: `SWITCHBOARD_KILL=flag_a,flag_b` (or `*`) is read once by `build()`
 //!   unless [`ClientBuilder::kill_list`] was given. [`Client::kill`], [`Client::kill_all`],
 //!   [`Client::revive`] and [`Client::revive_all`] act at once on every clone. Kills made on the
-//!   server (a disabled flag, the environment's kill switch) arrive with the next snapshot and
-//!   serve the flag's off variant.
-//! - **Freshness**: the snapshot is polled with `If-None-Match` every poll interval (±10 %),
-//!   with exponential backoff while the server fails. When the server is down the last good
-//!   snapshot keeps being served. A snapshot with a lower revision than the one held is
-//!   ignored; equal revisions are not re-applied.
+//!   server (a disabled flag, the environment's kill switch) arrive through the stream (or the
+//!   next poll) and serve the flag's off variant.
+//! - **Freshness** ([`RefreshMode`]): by default the client holds a server-sent-events stream
+//!   (`/v1/sdk/stream`); each event names the environment's new revision and the client fetches
+//!   that snapshot with `If-None-Match`. The stream is reopened with exponential backoff when it
+//!   breaks or stays silent past [`ClientBuilder::stream_idle_timeout`], and the client polls
+//!   every poll interval (±10 %) meanwhile; every (re)connection starts with the current
+//!   revision, so nothing is missed. [`RefreshMode::Polling`] polls only. When the server is
+//!   down the last good snapshot keeps being served. A snapshot with a lower revision than the
+//!   one held is ignored; equal revisions are not re-applied.
+//! - **Secrets** are not in the snapshot and are never cached or persisted: each
+//!   [`Client::fetch_secrets`] is a request the server audits; values come in [`SecretValue`]
+//!   (zeroized on drop, `***` in `Debug`).
 //! - **Start-up**: `build()` serves the newer of the bootstrap and persisted snapshots at once,
 //!   then the refresh task asks the server. [`Client::wait_ready`] waits for that first answer.
 //! - **Listeners** run after the swap on the thread that applied the snapshot, outside any lock;
@@ -137,17 +154,22 @@ mod listeners;
 #[cfg(feature = "openfeature")]
 pub mod openfeature;
 mod refresh;
+mod secrets;
 mod shared;
 mod status;
 mod store;
 mod view;
 
-pub use builder::{ClientBuilder, DEFAULT_POLL_INTERVAL, MIN_POLL_INTERVAL};
+pub use builder::{
+    ClientBuilder, DEFAULT_POLL_INTERVAL, DEFAULT_STREAM_IDLE_TIMEOUT, MIN_POLL_INTERVAL,
+    RefreshMode,
+};
 pub use client::Client;
 pub use details::{Details, ErrorCode};
 pub use error::{BuildError, ConfigError, RefreshError, SnapshotFileError};
 pub use kill::{KILL_ENV_VAR, KillList};
 pub use listeners::ListenerId;
+pub use secrets::{SecretValue, Secrets, SecretsError};
 pub use status::{NotReady, Source, Status};
 pub use store::{Change, Outcome};
 pub use view::View;

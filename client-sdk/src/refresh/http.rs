@@ -29,7 +29,7 @@ pub(crate) struct SnapshotEndpoint {
 }
 
 /// The settings the endpoint is built from.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct EndpointConfig<'a> {
     pub(crate) base_url: &'a str,
     pub(crate) token: &'a str,
@@ -37,6 +37,55 @@ pub(crate) struct EndpointConfig<'a> {
     pub(crate) environment: Option<&'a str>,
     pub(crate) connect_timeout: Duration,
     pub(crate) request_timeout: Duration,
+}
+
+pub(crate) const USER_AGENT: &str = concat!("switchboard-client/", env!("CARGO_PKG_VERSION"));
+
+/// `path` under the server's base URL, with the project and environment the builder names.
+pub(crate) fn endpoint_url(config: &EndpointConfig<'_>, path: &str) -> Result<Url, BuildError> {
+    let invalid = |reason: String| BuildError::InvalidUrl {
+        url: config.base_url.to_owned(),
+        reason,
+    };
+    let mut base = Url::parse(config.base_url).map_err(|e| invalid(e.to_string()))?;
+    if !matches!(base.scheme(), "http" | "https") {
+        return Err(invalid("the scheme must be http or https".into()));
+    }
+    // `join` replaces the last path segment unless the base ends with a slash: keep a path
+    // prefix such as `https://example.com/switchboard`.
+    if !base.path().ends_with('/') {
+        let path = format!("{}/", base.path());
+        base.set_path(&path);
+    }
+    let mut url = base.join(path).map_err(|e| invalid(e.to_string()))?;
+    if config.project.is_some() || config.environment.is_some() {
+        let mut query = url.query_pairs_mut();
+        if let Some(project) = config.project {
+            query.append_pair("project", project);
+        }
+        if let Some(environment) = config.environment {
+            query.append_pair("environment", environment);
+        }
+    }
+    Ok(url)
+}
+
+/// An HTTP client for requests that end: connect and whole-request timeouts.
+pub(crate) fn request_client(config: &EndpointConfig<'_>) -> Result<reqwest::Client, BuildError> {
+    reqwest::Client::builder()
+        .connect_timeout(config.connect_timeout)
+        .timeout(config.request_timeout)
+        .user_agent(USER_AGENT)
+        .build()
+        .map_err(BuildError::Http)
+}
+
+/// `Bearer <token>`, marked sensitive so that it never shows in reqwest's `Debug` output.
+pub(crate) fn authorization(token: &str) -> Result<HeaderValue, BuildError> {
+    let mut value =
+        HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| BuildError::InvalidToken)?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 /// A successful answer.
@@ -51,45 +100,10 @@ pub(crate) enum Answer {
 
 impl SnapshotEndpoint {
     pub(crate) fn new(config: &EndpointConfig<'_>) -> Result<Self, BuildError> {
-        let invalid = |reason: String| BuildError::InvalidUrl {
-            url: config.base_url.to_owned(),
-            reason,
-        };
-        let mut base = Url::parse(config.base_url).map_err(|e| invalid(e.to_string()))?;
-        if !matches!(base.scheme(), "http" | "https") {
-            return Err(invalid("the scheme must be http or https".into()));
-        }
-        // `join` replaces the last path segment unless the base ends with a slash: keep a path
-        // prefix such as `https://example.com/switchboard`.
-        if !base.path().ends_with('/') {
-            let path = format!("{}/", base.path());
-            base.set_path(&path);
-        }
-        let mut url = base
-            .join("v1/sdk/snapshot")
-            .map_err(|e| invalid(e.to_string()))?;
-        if config.project.is_some() || config.environment.is_some() {
-            let mut query = url.query_pairs_mut();
-            if let Some(project) = config.project {
-                query.append_pair("project", project);
-            }
-            if let Some(environment) = config.environment {
-                query.append_pair("environment", environment);
-            }
-        }
-        let mut authorization = HeaderValue::from_str(&format!("Bearer {}", config.token))
-            .map_err(|_| BuildError::InvalidToken)?;
-        authorization.set_sensitive(true);
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            .user_agent(concat!("switchboard-client/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(BuildError::Http)?;
         Ok(Self {
-            http,
-            url,
-            authorization,
+            http: request_client(config)?,
+            url: endpoint_url(config, "v1/sdk/snapshot")?,
+            authorization: authorization(config.token)?,
         })
     }
 
@@ -109,17 +123,7 @@ impl SnapshotEndpoint {
             return Ok(Answer::NotModified);
         }
         if !status.is_success() {
-            let detail = problem_detail(&mut response).await;
-            return Err(match status {
-                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => RefreshError::Unauthorized {
-                    status: status.as_u16(),
-                    detail,
-                },
-                _ => RefreshError::Status {
-                    status: status.as_u16(),
-                    detail,
-                },
-            });
+            return Err(refusal(&mut response).await);
         }
         let etag = response
             .headers()
@@ -143,7 +147,23 @@ impl SnapshotEndpoint {
     }
 }
 
-fn unreachable(error: reqwest::Error) -> RefreshError {
+/// The error for an answer with a status other than success.
+pub(crate) async fn refusal(response: &mut reqwest::Response) -> RefreshError {
+    let status = response.status();
+    let detail = problem_detail(response).await;
+    match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => RefreshError::Unauthorized {
+            status: status.as_u16(),
+            detail,
+        },
+        _ => RefreshError::Status {
+            status: status.as_u16(),
+            detail,
+        },
+    }
+}
+
+pub(crate) fn unreachable(error: reqwest::Error) -> RefreshError {
     RefreshError::Unreachable(chain(&error))
 }
 
@@ -163,7 +183,7 @@ async fn read_capped(
 }
 
 /// The `detail` of a problem+json body, else the status's reason phrase.
-async fn problem_detail(response: &mut reqwest::Response) -> String {
+pub(crate) async fn problem_detail(response: &mut reqwest::Response) -> String {
     #[derive(Deserialize)]
     struct Problem {
         detail: Option<String>,

@@ -7,22 +7,26 @@
 //! consumer and owns everything that does not depend on how the answer arrived: the revision
 //! rule and the swap (through [`Shared::accept`]), readiness, error reporting, persistence.
 //!
-//! Polling ([`poll::Poller`]) is the transport implemented today. Server-sent events from
-//! `/v1/sdk/stream` will be a second one: a `Stream` transport whose `next` yields each pushed
-//! snapshot, reconnecting with the same [`backoff::Backoff`], and which falls back to an inner
-//! `Poller` while the stream is down. It slots in as another `Transport` chosen by the builder;
-//! nothing here or in the client has to change.
+//! Two transports exist, chosen by the builder's [`crate::RefreshMode`]:
+//! - [`stream::Streamer`] (the default) follows server-sent events from `/v1/sdk/stream`
+//!   (`events` parses them), fetches the snapshot each event announces, reconnects with
+//!   [`backoff::Backoff`], and polls while the stream is down;
+//! - [`poll::Poller`] sends a conditional `GET` every poll interval.
 
 mod backoff;
+mod events;
 pub(crate) mod http;
 mod poll;
+mod stream;
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 pub(crate) use backoff::Backoff;
+pub(crate) use events::EventsEndpoint;
 pub(crate) use poll::Poller;
+pub(crate) use stream::Streamer;
 
 use self::http::Answer;
 use crate::error::RefreshError;

@@ -1,7 +1,13 @@
 //! Following changes by polling: a conditional `GET` every interval (± 10 %), backing off
 //! exponentially while the server fails.
+//!
+//! The poller is also the streaming transport's fallback and its way of fetching the snapshot a
+//! change event announces, so its state is kept cancel-safe: the time of the next poll is an
+//! instant, not a pending sleep, and a poll dropped half-way changes nothing.
 
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::Transport;
 use super::backoff::Backoff;
@@ -15,8 +21,8 @@ pub(crate) struct Poller {
     etag: Option<String>,
     interval: Duration,
     backoff: Backoff,
-    /// Before the next request; `None` for the first, which goes out at once.
-    delay: Option<Duration>,
+    /// When the next poll goes out; `None` for the first, which goes out at once.
+    next_at: Option<Instant>,
 }
 
 impl Poller {
@@ -26,18 +32,15 @@ impl Poller {
             etag: None,
             interval,
             backoff,
-            delay: None,
+            next_at: None,
         }
     }
-}
 
-impl Transport for Poller {
-    async fn next(&mut self) -> Result<Answer, RefreshError> {
-        if let Some(delay) = self.delay {
-            tokio::time::sleep(delay).await;
-        }
+    /// One conditional `GET` now, whatever the schedule; the next poll is due an interval
+    /// (or a backoff delay) after it.
+    pub(crate) async fn fetch_now(&mut self) -> Result<Answer, RefreshError> {
         let result = self.endpoint.fetch(self.etag.as_deref()).await;
-        self.delay = Some(match &result {
+        let delay = match &result {
             Ok(answer) => {
                 if let Answer::Modified { etag, .. } = answer {
                     self.etag.clone_from(etag);
@@ -48,7 +51,17 @@ impl Transport for Poller {
             // A refused token or an unknown environment will not fix itself in a second.
             Err(error) if error.needs_attention() => self.backoff.slowest(),
             Err(_) => self.backoff.next_delay(),
-        });
+        };
+        self.next_at = Some(Instant::now() + delay);
         result
+    }
+}
+
+impl Transport for Poller {
+    async fn next(&mut self) -> Result<Answer, RefreshError> {
+        if let Some(at) = self.next_at {
+            tokio::time::sleep_until(at).await;
+        }
+        self.fetch_now().await
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use actix_web::dev::ServerHandle;
 use reqwest::Method;
 use serde_json::{Value, json};
-use switchboard_client::{Client, ClientBuilder, KillList};
+use switchboard_client::{Client, ClientBuilder, KillList, RefreshMode};
 use switchboard_server::settings::Settings;
 use switchboard_server::startup::Application;
 use tokio::task::JoinHandle;
@@ -168,11 +168,23 @@ impl TestServer {
     }
 }
 
-/// A client of `server` that polls every 50 ms and retries quickly, with no kills from the
-/// environment.
+/// A client of `server` that polls every 50 ms (no stream) and retries quickly, with no kills
+/// from the environment.
 pub fn client(server: &TestServer, token: &str) -> ClientBuilder {
-    Client::builder(&server.address, token)
+    client_of(&server.address, token)
+        .refresh_mode(RefreshMode::Polling)
         .poll_interval(Duration::from_millis(50))
+}
+
+/// A streaming client of `server` whose poll interval (an hour) is far beyond any test: every
+/// change it sees came through the stream.
+pub fn streaming_client(server: &TestServer, token: &str) -> ClientBuilder {
+    client_of(&server.address, token).poll_interval(Duration::from_secs(3600))
+}
+
+/// The default (streaming) client of whatever listens at `address`, retrying quickly.
+pub fn client_of(address: &str, token: &str) -> ClientBuilder {
+    Client::builder(address, token)
         .backoff(Duration::from_millis(20), Duration::from_millis(200))
         .kill_list(KillList::none())
 }

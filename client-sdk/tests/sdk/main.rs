@@ -11,3 +11,5 @@ mod offline;
 #[cfg(feature = "openfeature")]
 mod openfeature;
 mod polling;
+mod secrets;
+mod streaming;

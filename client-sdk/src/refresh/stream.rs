@@ -1,0 +1,135 @@
+//! Following changes by server-sent events, with polling while the stream is down.
+//!
+//! While the stream is open, each change event triggers one conditional `GET` of the snapshot
+//! (through the [`Poller`], which keeps the `ETag`), unless the client already holds that
+//! revision. Every (re)connection starts with the current revision, so whatever happened while
+//! the stream was down is caught up at once.
+//!
+//! When the stream cannot be opened or breaks, the transport reports the error, reconnects
+//! after an exponential backoff, and meanwhile polls at the poll interval: a proxy that refuses
+//! long-lived responses degrades the client to polling rather than to staleness. A stream the
+//! server ends cleanly (a restart, a deploy) is reopened after the backoff's first step without
+//! reporting an error. A failed snapshot fetch also drops the stream: its first event after the
+//! reconnect says the revision again, so the change is not lost.
+
+use tokio::time::Instant;
+
+use super::Transport;
+use super::backoff::Backoff;
+use super::events::{Events, EventsEndpoint, Signal};
+use super::http::Answer;
+use super::poll::Poller;
+use crate::error::RefreshError;
+
+#[derive(Debug)]
+pub(crate) struct Streamer {
+    events: EventsEndpoint,
+    /// Fetches what an event announces; polls while the stream is down.
+    poller: Poller,
+    /// Delays between reconnection attempts.
+    backoff: Backoff,
+    open: Option<Events>,
+    /// Not before this instant is the stream reopened.
+    reconnect_at: Instant,
+    /// Kept across connections for `Last-Event-ID`.
+    last_event_id: Option<String>,
+    /// The revision of the last snapshot fetched, to skip fetches an event makes pointless.
+    revision: Option<u64>,
+}
+
+impl Streamer {
+    pub(crate) fn new(events: EventsEndpoint, poller: Poller, backoff: Backoff) -> Self {
+        Self {
+            events,
+            poller,
+            backoff,
+            open: None,
+            reconnect_at: Instant::now(),
+            last_event_id: None,
+            revision: None,
+        }
+    }
+
+    /// Closes the stream and schedules the next attempt.
+    fn drop_stream(&mut self, error: Option<&RefreshError>) {
+        if let Some(events) = self.open.take() {
+            self.last_event_id = events.last_event_id.or(self.last_event_id.take());
+        }
+        let delay = match error {
+            Some(error) if error.needs_attention() => self.backoff.slowest(),
+            _ => self.backoff.next_delay(),
+        };
+        self.reconnect_at = Instant::now() + delay;
+    }
+
+    /// The snapshot a change event announced.
+    async fn fetch(&mut self) -> Result<Answer, RefreshError> {
+        let answer = self.poller.fetch_now().await;
+        match &answer {
+            Ok(Answer::Modified { snapshot, .. }) => self.revision = Some(snapshot.revision),
+            Ok(Answer::NotModified) => {}
+            Err(error) => self.drop_stream(Some(error)),
+        }
+        answer
+    }
+}
+
+impl Transport for Streamer {
+    async fn next(&mut self) -> Result<Answer, RefreshError> {
+        loop {
+            if let Some(events) = &mut self.open {
+                match events.next().await {
+                    Ok(Some(Signal::Changed { revision })) => {
+                        // A stream that delivers is healthy: the next break starts the backoff
+                        // from its first step again.
+                        self.backoff.reset();
+                        if self.revision.is_some_and(|held| held >= revision) {
+                            return Ok(Answer::NotModified);
+                        }
+                        return self.fetch().await;
+                    }
+                    Ok(Some(Signal::Gone)) => {
+                        let gone = RefreshError::Status {
+                            status: 404,
+                            detail: "the environment was deleted".into(),
+                        };
+                        self.drop_stream(Some(&gone));
+                        return Err(gone);
+                    }
+                    Ok(None) => {
+                        tracing::debug!("Switchboard: the server closed the change stream");
+                        self.drop_stream(None);
+                        continue;
+                    }
+                    Err(error) => {
+                        self.drop_stream(Some(&error));
+                        return Err(error);
+                    }
+                }
+            }
+            if Instant::now() >= self.reconnect_at {
+                match self.events.connect(self.last_event_id.as_deref()).await {
+                    Ok(events) => {
+                        tracing::debug!("Switchboard: change stream open");
+                        self.open = Some(events);
+                    }
+                    Err(error) => {
+                        self.drop_stream(Some(&error));
+                        return Err(error);
+                    }
+                }
+                continue;
+            }
+            // The stream is down: poll on the poller's schedule until it is time to reconnect.
+            // The poller is cancel-safe (see `poll`): a poll cut short by the deadline loses
+            // nothing.
+            if let Ok(answer) = tokio::time::timeout_at(self.reconnect_at, self.poller.next()).await
+            {
+                if let Ok(Answer::Modified { snapshot, .. }) = &answer {
+                    self.revision = Some(snapshot.revision);
+                }
+                return answer;
+            }
+        }
+    }
+}

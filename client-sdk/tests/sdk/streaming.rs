@@ -1,0 +1,229 @@
+//! Following the server through `/v1/sdk/stream`. The clients here poll once an hour, so every
+//! change they see within the test came through the stream, except where a test takes the
+//! stream away on purpose.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use switchboard_client::{Context, Reason, RefreshError};
+
+use crate::helpers::{client_of, eventually, shop, streaming_client};
+
+#[tokio::test]
+async fn flips_and_kill_switches_arrive_through_the_stream() {
+    let (server, token) = shop().await;
+    let client = streaming_client(&server, &token).build().unwrap();
+    let user = Context::with_targeting_key("user-1");
+    client.wait_ready(Duration::from_secs(10)).await.unwrap();
+    assert!(client.bool_value("new-checkout", &user, false));
+
+    server.disable("new-checkout").await;
+    eventually("the flip arrives", || {
+        !client.bool_value("new-checkout", &user, true)
+    })
+    .await;
+
+    server.enable("new-checkout").await;
+    eventually("the flag is back", || {
+        client.bool_value("new-checkout", &user, false)
+    })
+    .await;
+
+    server.kill_environment().await;
+    eventually("the server's kill switch arrives", || {
+        client.bool_details("new-checkout", &user, true).reason == Reason::Disabled
+    })
+    .await;
+    assert!(!client.bool_value("new-checkout", &user, true));
+
+    server.restore_environment().await;
+    eventually("the restore arrives", || {
+        client.bool_value("new-checkout", &user, false)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn listeners_hear_each_streamed_change_once() {
+    let (server, token) = shop().await;
+    let client = streaming_client(&server, &token).build().unwrap();
+    client.wait_ready(Duration::from_secs(10)).await.unwrap();
+    let revisions: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let sink = Arc::clone(&revisions);
+    client.on_flag_change("new-checkout", move |change| {
+        sink.lock().unwrap().push(change.revision)
+    });
+
+    server.rollout("new-checkout", 10.0).await;
+    server.rollout("new-checkout", 50.0).await;
+    let latest = server_revision(&server.address, &token).await;
+
+    eventually("the last rollout is heard", || {
+        revisions.lock().unwrap().last() == Some(&latest)
+    })
+    .await;
+    let heard = revisions.lock().unwrap().clone();
+    assert!(
+        heard.windows(2).all(|w| w[0] < w[1]),
+        "each revision is heard once, in order: {heard:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_stream_reconnects_after_the_server_restarts() {
+    let (mut server, token) = shop().await;
+    let client = streaming_client(&server, &token).build().unwrap();
+    let user = Context::with_targeting_key("user-1");
+    client.wait_ready(Duration::from_secs(10)).await.unwrap();
+
+    server.stop().await;
+    eventually("the broken stream is reported", || {
+        client.status().last_error.is_some()
+    })
+    .await;
+    assert!(
+        client.bool_value("new-checkout", &user, false),
+        "the last good snapshot is served while the server is down"
+    );
+
+    server.restart().await;
+    eventually("the client is back in sync", || {
+        client.status().last_error.is_none()
+    })
+    .await;
+    server.disable("new-checkout").await;
+    eventually(
+        "a change made after the restart arrives by the new stream",
+        || !client.bool_value("new-checkout", &user, true),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_refused_stream_falls_back_to_polling() {
+    let (server, token) = shop().await;
+    let proxy = SnapshotOnlyProxy::start(&server.address).await;
+    let client = client_of(&proxy.address, &token)
+        .poll_interval(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let user = Context::with_targeting_key("user-1");
+
+    client.wait_ready(Duration::from_secs(10)).await.unwrap();
+    assert!(client.bool_value("new-checkout", &user, false));
+    server.disable("new-checkout").await;
+    eventually("the flip arrives by polling", || {
+        !client.bool_value("new-checkout", &user, true)
+    })
+    .await;
+    assert!(proxy.streams_refused() > 0, "the client did try to stream");
+}
+
+#[tokio::test]
+async fn a_revoked_token_ends_the_stream_with_an_error_that_needs_attention() {
+    let (server, token) = shop().await;
+    let client = streaming_client(&server, &token).build().unwrap();
+    client.wait_ready(Duration::from_secs(10)).await.unwrap();
+
+    let tokens = server.call(reqwest::Method::GET, "/v1/tokens", None).await;
+    let id = tokens["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "sdk")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server
+        .call(reqwest::Method::DELETE, &format!("/v1/tokens/{id}"), None)
+        .await;
+    // The stream stays open until something happens in the environment: make it happen.
+    server.disable("new-checkout").await;
+
+    eventually("the refusal is reported", || {
+        matches!(
+            client.status().last_error,
+            Some(RefreshError::Unauthorized { status: 401, .. })
+        )
+    })
+    .await;
+}
+
+/// The revision the server holds for the token's environment.
+async fn server_revision(address: &str, token: &str) -> u64 {
+    let snapshot: serde_json::Value = reqwest::Client::new()
+        .get(format!("{address}/v1/sdk/snapshot"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    snapshot["revision"].as_u64().unwrap()
+}
+
+/// A reverse proxy in front of the server that answers `/v1/sdk/stream` with `502` (as some
+/// proxies do for long-lived responses) and forwards `/v1/sdk/snapshot`.
+struct SnapshotOnlyProxy {
+    address: String,
+    refused: Arc<Mutex<usize>>,
+    _server: actix_web::dev::ServerHandle,
+}
+
+impl SnapshotOnlyProxy {
+    async fn start(upstream: &str) -> Self {
+        let refused: Arc<Mutex<usize>> = Arc::default();
+        let counter = Arc::clone(&refused);
+        let upstream = upstream.to_owned();
+        let server = HttpServer::new(move || {
+            let counter = Arc::clone(&counter);
+            App::new()
+                .app_data(web::Data::new(upstream.clone()))
+                .route(
+                    "/v1/sdk/stream",
+                    web::get().to(move || {
+                        *counter.lock().unwrap() += 1;
+                        async { HttpResponse::BadGateway().finish() }
+                    }),
+                )
+                .route("/v1/sdk/snapshot", web::get().to(forward))
+        })
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .unwrap();
+        let port = server.addrs()[0].port();
+        let server = server.run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self {
+            address: format!("http://127.0.0.1:{port}"),
+            refused,
+            _server: handle,
+        }
+    }
+
+    fn streams_refused(&self) -> usize {
+        *self.refused.lock().unwrap()
+    }
+}
+
+async fn forward(request: HttpRequest, upstream: web::Data<String>) -> HttpResponse {
+    let mut outbound =
+        reqwest::Client::new().get(format!("{}{}", upstream.as_str(), request.uri()));
+    for name in ["authorization", "if-none-match"] {
+        if let Some(value) = request.headers().get(name) {
+            outbound = outbound.header(name, value.as_bytes());
+        }
+    }
+    let response = outbound.send().await.unwrap();
+    let mut answer = HttpResponse::build(
+        actix_web::http::StatusCode::from_u16(response.status().as_u16()).unwrap(),
+    );
+    if let Some(etag) = response.headers().get("etag") {
+        answer.insert_header(("etag", etag.as_bytes()));
+    }
+    answer.body(response.bytes().await.unwrap())
+}
