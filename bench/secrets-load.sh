@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Audited secret reads under load (GitHub issue 4): single-secret reads
-# (GET .../secrets/{name}: one transaction that reads, decrypts and inserts an audit row) and
+# (GET .../secrets/{name}: one joined SELECT, decryption, then the audit INSERT) and
 # 100-secret dotenv exports (GET .../secrets/export?format=dotenv), on PostgreSQL with the
 # server's default durability (synchronous_commit untouched: every read is durably audited).
 #

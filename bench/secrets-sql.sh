@@ -4,9 +4,11 @@
 # two shapes that send fewer round trips for the same work (same rows read, same audit row
 # inserted, same commit durability; synchronous_commit untouched):
 #
-#   as-implemented  BEGIN; SELECT place; SELECT secret; SELECT version; INSERT audit; COMMIT
-#                   (6 round trips, what server/src/store/secrets.rs::read does)
+#   six-trips       BEGIN; SELECT place; SELECT secret; SELECT version; INSERT audit; COMMIT
+#                   (6 round trips, what server/src/store/secrets.rs::read did until 2026-11-22)
 #   joined          BEGIN; one SELECT joining the three; INSERT audit; COMMIT   (4 round trips)
+#   two-trips       one SELECT joining the three; INSERT audit, each autocommitted
+#                   (2 round trips, what server/src/store/secrets.rs::read does now)
 #   one-statement   WITH ... SELECT ..., INSERT audit in one statement        (1 round trip)
 #
 #   bench/secrets-sql.sh                       # 3 runs of 15 s each, 10 clients (the default pool)
@@ -55,7 +57,7 @@ kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
 
 AUDIT_COLUMNS="at, actor_token_id, actor_name, source_ip, request_id, action, project, environment, target, before_state, after_state"
 AUDIT_VALUES="(extract(epoch from clock_timestamp()) * 1000000)::bigint, 'tok-0123456789', 'bench-ci', '127.0.0.1', 'req-0123456789abcdef', 'secret.read', 'vault', 'production', 'project/vault/environment/production/secrets', NULL, '{\"secrets\":[\"SECRET_042\"]}'"
-cat >"$WORK/as-implemented.sql" <<SQL
+cat >"$WORK/six-trips.sql" <<SQL
 BEGIN;
 SELECT p.id AS project_id, e.id AS environment_id FROM environments e JOIN projects p ON p.id = e.project_id WHERE p.name = 'vault' AND e.name = 'production' \gset
 SELECT name, version, created_at, updated_at, updated_by FROM secrets WHERE environment_id = :environment_id AND name = 'SECRET_042' \gset
@@ -68,6 +70,10 @@ BEGIN;
 SELECT p.id, e.id, s.version, s.created_at, s.updated_at, s.updated_by, v.master_key_id, v.wrapped_key, v.ciphertext FROM projects p JOIN environments e ON e.project_id = p.id JOIN secrets s ON s.environment_id = e.id AND s.name = 'SECRET_042' JOIN secret_versions v ON v.environment_id = s.environment_id AND v.name = s.name AND v.version = s.version WHERE p.name = 'vault' AND e.name = 'production';
 INSERT INTO audit_events ($AUDIT_COLUMNS) VALUES ($AUDIT_VALUES);
 COMMIT;
+SQL
+cat >"$WORK/two-trips.sql" <<SQL
+SELECT p.id AS project_id, e.id AS environment_id, s.name, s.version, s.created_at, s.updated_at, s.updated_by, v.master_key_id, v.wrapped_key, v.ciphertext FROM projects p JOIN environments e ON e.project_id = p.id LEFT JOIN secrets s ON s.environment_id = e.id AND s.name = 'SECRET_042' LEFT JOIN secret_versions v ON v.environment_id = s.environment_id AND v.name = s.name AND v.version = s.version WHERE p.name = 'vault' AND e.name = 'production';
+INSERT INTO audit_events ($AUDIT_COLUMNS) VALUES ($AUDIT_VALUES);
 SQL
 cat >"$WORK/one-statement.sql" <<SQL
 WITH r AS (SELECT p.id AS project_id, e.id AS environment_id, s.version, s.created_at, s.updated_at, s.updated_by, v.master_key_id, v.wrapped_key, v.ciphertext FROM projects p JOIN environments e ON e.project_id = p.id JOIN secrets s ON s.environment_id = e.id AND s.name = 'SECRET_042' JOIN secret_versions v ON v.environment_id = s.environment_id AND v.name = s.name AND v.version = s.version WHERE p.name = 'vault' AND e.name = 'production'), a AS (INSERT INTO audit_events ($AUDIT_COLUMNS) SELECT $AUDIT_VALUES FROM r RETURNING id) SELECT r.*, a.id FROM r, a;
@@ -100,7 +106,7 @@ one_run() { # $1 script, $2 sslmode
 
 echo "pgbench -M prepared, $CLIENTS clients, 1 thread; $RUNS runs of ${DURATION}s (median by tps); PostgreSQL on the same 2 shared cores"
 printf '%-16s %-8s %8s %14s %18s\n' shape tls "txn/s" "pg CPU ms/txn" "pgbench CPU ms/txn"
-for shape in as-implemented joined one-statement; do
+for shape in six-trips joined two-trips one-statement; do
     for ssl in prefer disable; do
         results=()
         for _ in $(seq "$RUNS"); do results+=("$(one_run "$WORK/$shape.sql" "$ssl")"); echo "  run: ${results[-1]}" >&2; done

@@ -1,11 +1,11 @@
 //! Secrets: every write is a new version sealed under its own data key (see
-//! [`crate::secrets`]); reading a value or exporting writes an audit event in the same
-//! transaction, so there is no read without its record. Lists carry metadata only.
+//! [`crate::secrets`]); reading a value or exporting commits an audit event before the value is
+//! returned, so there is no read without its record. Lists carry metadata only.
 
 use serde::Serialize;
 use serde_json::json;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, Row, Transaction};
+use sqlx::{AnyConnection, Row};
 
 use super::audit::{self, Actor, Change};
 use super::{EnvPath, Store, StoreError, StoreResult, WriteIntent, format_micros, now_micros};
@@ -235,7 +235,24 @@ fn open_logged(
     })
 }
 
-/// A secret's current value (or the value of `version`), with an audit record of the read.
+/// What a read needs, in one statement: the environment's ids (a missing environment is no
+/// row), the secret's metadata and its current version's sealed value (`NULL`s for a missing
+/// secret).
+const READ_ONE: &str = "SELECT p.id AS project_id, e.id AS environment_id, \
+     s.name, s.version, s.created_at, s.updated_at, s.updated_by, \
+     v.master_key_id, v.wrapped_key, v.ciphertext \
+     FROM projects p JOIN environments e ON e.project_id = p.id \
+     LEFT JOIN secrets s ON s.environment_id = e.id AND s.name = $3 \
+     LEFT JOIN secret_versions v ON v.environment_id = s.environment_id AND v.name = s.name \
+     AND v.version = s.version \
+     WHERE p.name = $1 AND e.name = $2";
+
+/// A secret's current value, with an audit record of the read.
+///
+/// Two round trips and no explicit transaction: one `SELECT` (a consistent view of the row and
+/// its version), decryption here, then the audit `INSERT`, committed on its own before the
+/// value is returned, so no value leaves without its record. A read that fails (absent,
+/// undecryptable) writes no audit row; an undecryptable one raises an alert-level log instead.
 #[tracing::instrument(skip_all, fields(project = %project, environment = %env, secret = %name))]
 pub async fn read(
     store: &Store,
@@ -245,25 +262,34 @@ pub async fn read(
     env: &str,
     name: &str,
 ) -> StoreResult<(SecretMeta, SecretValue)> {
-    let mut tx = store.begin_write().await?;
-    let place = place(&mut tx, project, env).await?;
-    let row = sqlx::query("SELECT name, version, created_at, updated_at, updated_by FROM secrets WHERE environment_id = $1 AND name = $2")
-        .bind(place.environment_id.clone())
+    let mut conn = store.pool().acquire().await?;
+    let row = sqlx::query(READ_ONE)
+        .bind(project.to_owned())
+        .bind(env.to_owned())
         .bind(name.to_owned())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?
-        .ok_or_else(|| StoreError::Absent(format!("secret '{name}' in environment '{env}'")))?;
+        .ok_or_else(|| StoreError::Absent(format!("environment '{env}' in project '{project}'")))?;
+    if row.try_get::<Option<String>, _>("name")?.is_none() {
+        return Err(StoreError::Absent(format!(
+            "secret '{name}' in environment '{env}'"
+        )));
+    }
     let meta = meta_from_row(&row)?;
-    let sealed = sealed_at(&mut tx, &place.environment_id, name, meta.version).await?;
+    let (project_id, environment_id): (String, String) =
+        (row.try_get("project_id")?, row.try_get("environment_id")?);
+    let sealed = sealed_from_row(&row).ok_or_else(|| {
+        StoreError::Absent(format!("version {} of secret '{name}'", meta.version))
+    })??;
     let binding = Binding {
-        project_id: &place.project_id,
-        environment_id: &place.environment_id,
+        project_id: &project_id,
+        environment_id: &environment_id,
         name,
         version: meta.version,
     };
     let value = open_logged(keyring, binding, &sealed)?;
     audit_read(
-        &mut tx,
+        &mut conn,
         actor,
         project,
         env,
@@ -271,12 +297,27 @@ pub async fn read(
         &[name.to_owned()],
     )
     .await?;
-    tx.commit().await?;
     Ok((meta, value))
 }
 
+/// The sealed value in a row of [`READ_ONE`] or [`EXPORT_ALL`]; `None` when the version row is
+/// missing (the `LEFT JOIN` found nothing).
+fn sealed_from_row(row: &AnyRow) -> Option<StoreResult<Sealed>> {
+    let read = || -> StoreResult<Option<Sealed>> {
+        let Some(master_key_id) = row.try_get::<Option<String>, _>("master_key_id")? else {
+            return Ok(None);
+        };
+        Ok(Some(Sealed {
+            master_key_id,
+            wrapped_key: row.try_get("wrapped_key")?,
+            ciphertext: row.try_get("ciphertext")?,
+        }))
+    };
+    read().transpose()
+}
+
 async fn audit_read(
-    tx: &mut Transaction<'static, Any>,
+    conn: &mut AnyConnection,
     actor: &Actor,
     project: &str,
     env: &str,
@@ -284,7 +325,7 @@ async fn audit_read(
     names: &[String],
 ) -> StoreResult<()> {
     audit::append(
-        tx,
+        conn,
         actor,
         Change {
             action,
@@ -298,8 +339,19 @@ async fn audit_read(
     .await
 }
 
+/// [`READ_ONE`] for every secret of an environment: one row with `NULL` secret columns when
+/// it has none, no row when the environment does not exist.
+const EXPORT_ALL: &str = "SELECT p.id AS project_id, e.id AS environment_id, s.name, s.version, \
+     v.master_key_id, v.wrapped_key, v.ciphertext \
+     FROM projects p JOIN environments e ON e.project_id = p.id \
+     LEFT JOIN secrets s ON s.environment_id = e.id \
+     LEFT JOIN secret_versions v ON v.environment_id = s.environment_id AND v.name = s.name \
+     AND v.version = s.version \
+     WHERE p.name = $1 AND e.name = $2 ORDER BY s.name";
+
 /// Every secret of the environment, decrypted, with one audit record naming them all.
 /// Fails as a whole if any secret cannot be decrypted: a pipeline must not deploy half a set.
+/// Two round trips, like [`read`].
 #[tracing::instrument(skip_all, fields(project = %project, environment = %env))]
 pub async fn export(
     store: &Store,
@@ -308,28 +360,30 @@ pub async fn export(
     project: &str,
     env: &str,
 ) -> StoreResult<Vec<(String, SecretValue)>> {
-    let mut tx = store.begin_write().await?;
-    let place = place(&mut tx, project, env).await?;
-    let rows = sqlx::query(
-        "SELECT s.name, s.version, v.master_key_id, v.wrapped_key, v.ciphertext FROM secrets s \
-         JOIN secret_versions v ON v.environment_id = s.environment_id AND v.name = s.name AND v.version = s.version \
-         WHERE s.environment_id = $1 ORDER BY s.name",
-    )
-    .bind(place.environment_id.clone())
-    .fetch_all(&mut *tx)
-    .await?;
+    let mut conn = store.pool().acquire().await?;
+    let rows = sqlx::query(EXPORT_ALL)
+        .bind(project.to_owned())
+        .bind(env.to_owned())
+        .fetch_all(&mut *conn)
+        .await?;
+    if rows.is_empty() {
+        return Err(StoreError::Absent(format!(
+            "environment '{env}' in project '{project}'"
+        )));
+    }
     let mut values = Vec::with_capacity(rows.len());
     for row in &rows {
-        let name: String = row.try_get("name")?;
-        let version: i64 = row.try_get("version")?;
-        let sealed = Sealed {
-            master_key_id: row.try_get("master_key_id")?,
-            wrapped_key: row.try_get("wrapped_key")?,
-            ciphertext: row.try_get("ciphertext")?,
+        let Some(name) = row.try_get::<Option<String>, _>("name")? else {
+            continue;
         };
+        let version: i64 = row.try_get("version")?;
+        let sealed = sealed_from_row(row)
+            .ok_or_else(|| StoreError::Absent(format!("version {version} of secret '{name}'")))??;
+        let (project_id, environment_id): (String, String) =
+            (row.try_get("project_id")?, row.try_get("environment_id")?);
         let binding = Binding {
-            project_id: &place.project_id,
-            environment_id: &place.environment_id,
+            project_id: &project_id,
+            environment_id: &environment_id,
             name: &name,
             version,
         };
@@ -337,8 +391,7 @@ pub async fn export(
         values.push((name, value));
     }
     let names: Vec<String> = values.iter().map(|(n, _)| n.clone()).collect();
-    audit_read(&mut tx, actor, project, env, "secret.export", &names).await?;
-    tx.commit().await?;
+    audit_read(&mut conn, actor, project, env, "secret.export", &names).await?;
     Ok(values)
 }
 
