@@ -85,6 +85,9 @@ impl From<sqlx::Error> for StoreError {
         match &error {
             sqlx::Error::RowNotFound => Self::NotFound,
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            sqlx::Error::Database(db) if db.code().as_deref().is_some_and(is_unavailable_state) => {
+                Self::Unavailable(error)
+            }
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
@@ -93,6 +96,14 @@ impl From<sqlx::Error> for StoreError {
             _ => Self::Other(anyhow::Error::new(error)),
         }
     }
+}
+
+/// PostgreSQL error codes that mean "the server is going away or not there yet", not "your
+/// statement is wrong": connection exceptions (class 08) and operator intervention (57P01
+/// admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now), e.g. a query in flight
+/// while the database restarts. Callers get a 503 and retry.
+fn is_unavailable_state(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -238,4 +249,19 @@ fn sqlite_path(url: &str) -> Option<&Path> {
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_unavailable_state;
+
+    #[test]
+    fn a_restarting_database_is_unavailable_but_a_bad_statement_is_not() {
+        for code in ["57P01", "57P02", "57P03", "08006", "08001"] {
+            assert!(is_unavailable_state(code), "{code}");
+        }
+        for code in ["23505", "42601", "40001", "57014"] {
+            assert!(!is_unavailable_state(code), "{code}");
+        }
+    }
 }
