@@ -103,7 +103,7 @@ async fn the_stream_reconnects_after_the_server_restarts() {
 #[tokio::test]
 async fn a_refused_stream_falls_back_to_polling() {
     let (server, token) = shop().await;
-    let proxy = SnapshotOnlyProxy::start(&server.address).await;
+    let proxy = Proxy::start(&server.address, StreamMode::Refuse).await;
     let client = client_of(&proxy.address, &token)
         .poll_interval(Duration::from_millis(50))
         .build()
@@ -117,7 +117,28 @@ async fn a_refused_stream_falls_back_to_polling() {
         !client.bool_value("new-checkout", &user, true)
     })
     .await;
-    assert!(proxy.streams_refused() > 0, "the client did try to stream");
+    assert!(
+        proxy.streams_attempted() > 0,
+        "the client did try to stream"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_that_goes_silent_is_dropped_and_reopened() {
+    let (server, token) = shop().await;
+    let proxy = Proxy::start(&server.address, StreamMode::GoSilent).await;
+    let client = client_of(&proxy.address, &token)
+        .poll_interval(Duration::from_secs(3600))
+        .stream_idle_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    client.wait_ready(Duration::from_secs(10)).await.unwrap();
+
+    // Nothing closes these connections: only the client's idle timeout can end them.
+    eventually("the silent stream is given up and reopened, twice", || {
+        proxy.streams_attempted() >= 3
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -165,18 +186,28 @@ async fn server_revision(address: &str, token: &str) -> u64 {
     snapshot["revision"].as_u64().unwrap()
 }
 
-/// A reverse proxy in front of the server that answers `/v1/sdk/stream` with `502` (as some
-/// proxies do for long-lived responses) and forwards `/v1/sdk/snapshot`.
-struct SnapshotOnlyProxy {
+/// What the proxy does with `/v1/sdk/stream`.
+#[derive(Clone, Copy)]
+enum StreamMode {
+    /// `502`, as some proxies do for long-lived responses.
+    Refuse,
+    /// Opens the stream, sends one event, then nothing ever again (no heartbeat either): a
+    /// connection that died without a FIN, as seen from the client.
+    GoSilent,
+}
+
+/// A reverse proxy in front of the server that forwards `/v1/sdk/snapshot` and handles
+/// `/v1/sdk/stream` itself, counting the attempts.
+struct Proxy {
     address: String,
-    refused: Arc<Mutex<usize>>,
+    streams: Arc<Mutex<usize>>,
     _server: actix_web::dev::ServerHandle,
 }
 
-impl SnapshotOnlyProxy {
-    async fn start(upstream: &str) -> Self {
-        let refused: Arc<Mutex<usize>> = Arc::default();
-        let counter = Arc::clone(&refused);
+impl Proxy {
+    async fn start(upstream: &str, mode: StreamMode) -> Self {
+        let streams: Arc<Mutex<usize>> = Arc::default();
+        let counter = Arc::clone(&streams);
         let upstream = upstream.to_owned();
         let server = HttpServer::new(move || {
             let counter = Arc::clone(&counter);
@@ -186,7 +217,14 @@ impl SnapshotOnlyProxy {
                     "/v1/sdk/stream",
                     web::get().to(move || {
                         *counter.lock().unwrap() += 1;
-                        async { HttpResponse::BadGateway().finish() }
+                        async move {
+                            match mode {
+                                StreamMode::Refuse => HttpResponse::BadGateway().finish(),
+                                StreamMode::GoSilent => HttpResponse::Ok()
+                                    .content_type("text/event-stream")
+                                    .streaming(OneEventThenSilence(false)),
+                            }
+                        }
                     }),
                 )
                 .route("/v1/sdk/snapshot", web::get().to(forward))
@@ -200,13 +238,33 @@ impl SnapshotOnlyProxy {
         tokio::spawn(server);
         Self {
             address: format!("http://127.0.0.1:{port}"),
-            refused,
+            streams,
             _server: handle,
         }
     }
 
-    fn streams_refused(&self) -> usize {
-        *self.refused.lock().unwrap()
+    fn streams_attempted(&self) -> usize {
+        *self.streams.lock().unwrap()
+    }
+}
+
+/// A response body: one change event, then pending forever.
+struct OneEventThenSilence(bool);
+
+impl futures_core::Stream for OneEventThenSilence {
+    type Item = Result<web::Bytes, actix_web::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.0 {
+            return std::task::Poll::Pending;
+        }
+        self.0 = true;
+        std::task::Poll::Ready(Some(Ok(web::Bytes::from_static(
+            b"id: 1\nevent: change\ndata: {\"revision\": 1}\n\n",
+        ))))
     }
 }
 

@@ -10,6 +10,17 @@ async fn unknown_routes_and_wrong_methods_are_problems() {
     let app = spawn_app(Backend::Sqlite).await;
     let problem = assert_problem(app.get("/v1/nothing-here").await, StatusCode::NOT_FOUND).await;
     assert_eq!(problem["type"], "urn:switchboard:problem:not-found");
+    // Deep inside the route tree too: a path that enters a scope and matches nothing there.
+    for path in [
+        "/v1/projects/shop/environments/production/nothing-here",
+        "/v1/projects/shop/environments/production/secrets/NAME/nothing-here",
+    ] {
+        let problem = assert_problem(app.get(path).await, StatusCode::NOT_FOUND).await;
+        assert_eq!(
+            problem["type"], "urn:switchboard:problem:not-found",
+            "{path}"
+        );
+    }
 
     let response = app
         .request(Method::PUT, "/v1/projects")
@@ -17,6 +28,18 @@ async fn unknown_routes_and_wrong_methods_are_problems() {
         .await
         .unwrap();
     assert_eq!(response.headers()["allow"], "GET, POST");
+    let problem = assert_problem(response, StatusCode::METHOD_NOT_ALLOWED).await;
+    assert_eq!(
+        problem["type"],
+        "urn:switchboard:problem:method-not-allowed"
+    );
+    // A literal route beside a `{param}` one keeps its own methods.
+    let response = app
+        .request(Method::PATCH, "/v1/tokens/current")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["allow"], "GET");
     let problem = assert_problem(response, StatusCode::METHOD_NOT_ALLOWED).await;
     assert_eq!(
         problem["type"],
