@@ -5,9 +5,11 @@
 //! revision. Every (re)connection starts with the current revision, so whatever happened while
 //! the stream was down is caught up at once.
 //!
-//! When the stream cannot be opened or breaks, the transport reports the error, reconnects
-//! after an exponential backoff, and meanwhile polls at the poll interval: a proxy that refuses
-//! long-lived responses degrades the client to polling rather than to staleness. A stream the
+//! When the stream breaks, the transport reports the error; when it cannot be opened, it logs
+//! a warning (once per run of failures) and lets the poller's answer say whether the client is
+//! current. Either way it reconnects after an exponential backoff and meanwhile polls at the
+//! poll interval: a proxy that refuses long-lived responses degrades the client to polling
+//! rather than to staleness, and does not make `wait_ready` give up. A stream the
 //! server ends cleanly (a restart, a deploy) is reopened after the backoff's first step without
 //! reporting an error. A failed snapshot fetch also drops the stream: its first event after the
 //! reconnect says the revision again, so the change is not lost.
@@ -35,6 +37,8 @@ pub(crate) struct Streamer {
     last_event_id: Option<String>,
     /// The revision of the last snapshot fetched, to skip fetches an event makes pointless.
     revision: Option<u64>,
+    /// Whether the current run of failed connection attempts was logged already.
+    refused_logged: bool,
 }
 
 impl Streamer {
@@ -47,6 +51,7 @@ impl Streamer {
             reconnect_at: Instant::now(),
             last_event_id: None,
             revision: None,
+            refused_logged: false,
         }
     }
 
@@ -111,11 +116,19 @@ impl Transport for Streamer {
                 match self.events.connect(self.last_event_id.as_deref()).await {
                     Ok(events) => {
                         tracing::debug!("Switchboard: change stream open");
+                        self.refused_logged = false;
                         self.open = Some(events);
                     }
                     Err(error) => {
+                        // Not reported as a refresh failure: whether the client is current is
+                        // the poller's to say, and it answers next (at once at start-up). A
+                        // server without the stream endpoint, or a proxy refusing it, then
+                        // costs freshness, not readiness.
+                        if !self.refused_logged {
+                            tracing::warn!(%error, "Switchboard: cannot open the change stream; polling meanwhile");
+                            self.refused_logged = true;
+                        }
                         self.drop_stream(Some(&error));
-                        return Err(error);
                     }
                 }
                 continue;

@@ -189,7 +189,7 @@ async fn server_revision(address: &str, token: &str) -> u64 {
 /// What the proxy does with `/v1/sdk/stream`.
 #[derive(Clone, Copy)]
 enum StreamMode {
-    /// `502`, as some proxies do for long-lived responses.
+    /// `404`, as from a server or proxy that does not route it: readiness must not suffer.
     Refuse,
     /// Opens the stream, sends one event, then nothing ever again (no heartbeat either): a
     /// connection that died without a FIN, as seen from the client.
@@ -219,7 +219,7 @@ impl Proxy {
                         *counter.lock().unwrap() += 1;
                         async move {
                             match mode {
-                                StreamMode::Refuse => HttpResponse::BadGateway().finish(),
+                                StreamMode::Refuse => HttpResponse::NotFound().finish(),
                                 StreamMode::GoSilent => HttpResponse::Ok()
                                     .content_type("text/event-stream")
                                     .streaming(OneEventThenSilence(false)),
