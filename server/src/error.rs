@@ -139,7 +139,7 @@ impl From<StoreError> for ApiError {
             broken @ StoreError::Undecryptable { .. } => {
                 ApiError::Undecryptable(broken.to_string())
             }
-            StoreError::Unavailable(e) => ApiError::Unavailable(e.into()),
+            StoreError::Unavailable(e) => ApiError::Unavailable(e),
             StoreError::Other(e) => ApiError::Internal(e),
         }
     }

@@ -9,6 +9,7 @@
 //! audit record (or the other way round) cannot exist.
 
 pub mod audit;
+mod audit_batch;
 pub mod config;
 pub mod environments;
 pub mod flag_states;
@@ -46,6 +47,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Group commit for the audit records of secret reads (see `audit_batch`).
+    reads_audit: std::sync::Arc<audit_batch::AuditBatcher>,
 }
 
 /// What callers branch on; everything else keeps its cause for the log.
@@ -75,7 +78,7 @@ pub enum StoreError {
     #[error("the resource changed since version {expected}; it is now at version {current}")]
     Stale { expected: i64, current: i64 },
     #[error("the database is unavailable")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(#[source] anyhow::Error),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -86,13 +89,13 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::RowNotFound => Self::NotFound,
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
             sqlx::Error::Database(db) if db.code().as_deref().is_some_and(is_unavailable_state) => {
-                Self::Unavailable(error)
+                Self::Unavailable(error.into())
             }
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => Self::Unavailable(error),
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(error.into()),
             _ => Self::Other(anyhow::Error::new(error)),
         }
     }
@@ -197,7 +200,11 @@ impl Store {
             .connect(url)
             .await
             .with_context(|| format!("DATABASE_URL: cannot connect to the {backend:?} database"))?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            reads_audit: Default::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -206,6 +213,16 @@ impl Store {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Records a read-only event (a secret read) and returns once it is committed, batched with
+    /// the concurrent ones into one `INSERT` (see `audit_batch`).
+    pub async fn record_read(
+        &self,
+        actor: &audit::Actor,
+        change: audit::Change<'_>,
+    ) -> StoreResult<()> {
+        self.reads_audit.record(&self.pool, actor, change).await
     }
 
     /// Applies pending migrations (idempotent; safe with several instances starting at once).

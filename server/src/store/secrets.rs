@@ -249,10 +249,11 @@ const READ_ONE: &str = "SELECT p.id AS project_id, e.id AS environment_id, \
 
 /// A secret's current value, with an audit record of the read.
 ///
-/// Two round trips and no explicit transaction: one `SELECT` (a consistent view of the row and
-/// its version), decryption here, then the audit `INSERT`, committed on its own before the
-/// value is returned, so no value leaves without its record. A read that fails (absent,
-/// undecryptable) writes no audit row; an undecryptable one raises an alert-level log instead.
+/// One `SELECT` (a consistent view of the row and its version), decryption here, then the audit
+/// record, group-committed with concurrent reads (`Store::record_read`); the value is returned
+/// only once its record is committed, so no value leaves without its record. A read that fails
+/// (absent, undecryptable) writes no audit row; an undecryptable one raises an alert-level log
+/// instead.
 #[tracing::instrument(skip_all, fields(project = %project, environment = %env, secret = %name))]
 pub async fn read(
     store: &Store,
@@ -288,8 +289,10 @@ pub async fn read(
         version: meta.version,
     };
     let value = open_logged(keyring, binding, &sealed)?;
+    // Back to the pool before waiting for the audit batch, whose writer needs a connection.
+    drop(conn);
     audit_read(
-        &mut conn,
+        store,
         actor,
         project,
         env,
@@ -316,27 +319,29 @@ fn sealed_from_row(row: &AnyRow) -> Option<StoreResult<Sealed>> {
     read().transpose()
 }
 
+/// Records a read of `names` and returns once the record is committed (group-committed with
+/// concurrent reads, see `Store::record_read`).
 async fn audit_read(
-    conn: &mut AnyConnection,
+    store: &Store,
     actor: &Actor,
     project: &str,
     env: &str,
     action: &str,
     names: &[String],
 ) -> StoreResult<()> {
-    audit::append(
-        conn,
-        actor,
-        Change {
-            action,
-            project: Some(project),
-            environment: Some(env),
-            target: format!("project/{project}/environment/{env}/secrets"),
-            before: None,
-            after: Some(json!({ "secrets": names })),
-        },
-    )
-    .await
+    store
+        .record_read(
+            actor,
+            Change {
+                action,
+                project: Some(project),
+                environment: Some(env),
+                target: format!("project/{project}/environment/{env}/secrets"),
+                before: None,
+                after: Some(json!({ "secrets": names })),
+            },
+        )
+        .await
 }
 
 /// [`READ_ONE`] for every secret of an environment: one row with `NULL` secret columns when
@@ -351,7 +356,7 @@ const EXPORT_ALL: &str = "SELECT p.id AS project_id, e.id AS environment_id, s.n
 
 /// Every secret of the environment, decrypted, with one audit record naming them all.
 /// Fails as a whole if any secret cannot be decrypted: a pipeline must not deploy half a set.
-/// Two round trips, like [`read`].
+/// Audited like [`read`].
 #[tracing::instrument(skip_all, fields(project = %project, environment = %env))]
 pub async fn export(
     store: &Store,
@@ -391,7 +396,8 @@ pub async fn export(
         values.push((name, value));
     }
     let names: Vec<String> = values.iter().map(|(n, _)| n.clone()).collect();
-    audit_read(&mut conn, actor, project, env, "secret.export", &names).await?;
+    drop(conn);
+    audit_read(store, actor, project, env, "secret.export", &names).await?;
     Ok(values)
 }
 

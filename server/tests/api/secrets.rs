@@ -7,6 +7,7 @@ use crate::helpers::{Backend, TestApp, assert_problem, spawn_app, spawn_app_with
 crate::on_both_backends!(
     secrets_are_written_read_listed_versioned_rolled_back_and_deleted,
     every_read_and_export_is_audited_without_the_value,
+    concurrent_reads_each_get_their_own_audit_record,
     a_ciphertext_moved_or_modified_fails_for_that_secret_only,
     exports_serve_pipelines_in_every_format,
     secret_scopes_are_separate_from_config_and_flags,
@@ -138,6 +139,27 @@ async fn every_read_and_export_is_audited_without_the_value(backend: Backend) {
     );
     let everything = app.get("/v1/audit?limit=200").await.text().await.unwrap();
     assert!(!everything.contains("sk-live-123") && !everything.contains("hunter2"));
+}
+
+/// Reads are group-committed: many at once must still each leave exactly one record, with
+/// its own request id, before their values are returned.
+async fn concurrent_reads_each_get_their_own_audit_record(backend: Backend) {
+    let app = shop(backend).await;
+    put_secret(&app, "API_KEY", "sk-live-123").await;
+
+    let reads = (0..40).map(|_| read_secret(&app, "API_KEY"));
+    let responses = futures_util::future::join_all(reads).await;
+    assert!(responses.iter().all(|r| r.status() == StatusCode::OK));
+
+    let records = app.audit("action=secret.read&limit=200").await;
+    assert_eq!(records.len(), 40);
+    let mut request_ids: Vec<&str> = records
+        .iter()
+        .map(|r| r["request_id"].as_str().unwrap())
+        .collect();
+    request_ids.sort_unstable();
+    request_ids.dedup();
+    assert_eq!(request_ids.len(), 40, "one record per read");
 }
 
 async fn a_ciphertext_moved_or_modified_fails_for_that_secret_only(backend: Backend) {
