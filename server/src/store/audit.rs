@@ -1,5 +1,6 @@
-//! The append-only audit log. Rows are written inside the transaction of the change they
-//! describe (see [`append`]) and are never updated or deleted by any API.
+//! The append-only audit log. Rows for changes are written inside the transaction of the change
+//! they describe (see [`append`]); rows for secret reads are group-committed before the value
+//! is returned (`audit_batch`). No API updates or deletes them.
 
 use serde::Serialize;
 use serde_json::Value;
