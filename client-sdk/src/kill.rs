@@ -6,13 +6,17 @@
 //! `SWITCHBOARD_KILL` (or the builder) at start, and [`crate::Client::kill`] and friends change it
 //! at run time.
 //!
-//! Every evaluation consults it first, so the common case (nothing killed) costs one atomic load:
-//! `active` is `false` until something is killed, and only then is the set read.
+//! Every evaluation consults it first, so it has to be cheap in both states an application sees:
+//! - nothing killed (nearly always): one atomic load;
+//! - some flags killed (an incident, when every other flag must keep its speed): that load, a
+//!   hash of the key and a bit test against a 64-slot filter of the killed keys. Only a killed
+//!   key, or one sharing its slot, reads the exact set.
 
 use std::collections::HashSet;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
@@ -128,8 +132,9 @@ impl fmt::Display for KillList {
 /// The run-time kill switch shared by every clone of a client.
 #[derive(Debug)]
 pub(crate) struct KillSwitch {
-    /// `false` while nothing is killed: the only thing an evaluation reads in the common case.
-    active: AtomicBool,
+    /// One bit per slot (see [`slot_bit`]) holding a killed key; every bit after `kill_all`; 0
+    /// while nothing is killed. A key whose bit is clear is not killed, without reading `state`.
+    filter: AtomicU64,
     /// Copy-on-write, so that evaluations never wait for `kill`/`revive`.
     state: ArcSwap<Kills>,
     /// Serializes writers, so that two concurrent changes cannot lose one another.
@@ -150,7 +155,7 @@ impl KillSwitch {
             flags: initial.flags.iter().map(|k| k.as_str().into()).collect(),
         };
         Self {
-            active: AtomicBool::new(kills.all || !kills.flags.is_empty()),
+            filter: AtomicU64::new(kills.filter()),
             state: ArcSwap::from_pointee(kills),
             writer: Mutex::new(()),
         }
@@ -159,7 +164,9 @@ impl KillSwitch {
     /// The hot-path check.
     #[inline]
     pub(crate) fn is_killed(&self, key: &str) -> bool {
-        if !self.active.load(Ordering::Acquire) {
+        let filter = self.filter.load(Ordering::Acquire);
+        // `filter == 0` first: while nothing is killed, the key is not even hashed.
+        if filter == 0 || filter & slot_bit(key) == 0 {
             return false;
         }
         let kills = self.state.load();
@@ -203,11 +210,30 @@ impl KillSwitch {
         let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let mut kills = Kills::clone(&self.state.load());
         change(&mut kills);
-        let active = kills.all || !kills.flags.is_empty();
+        let filter = kills.filter();
         self.state.store(Arc::new(kills));
-        // After the set: a reader that sees `active` also sees the set it describes.
-        self.active.store(active, Ordering::Release);
+        // After the set: a reader that sees a bit also sees the set it was computed from. A
+        // reader that still sees a cleared key's bit just takes the exact check.
+        self.filter.store(filter, Ordering::Release);
     }
+}
+
+impl Kills {
+    fn filter(&self) -> u64 {
+        if self.all {
+            return u64::MAX;
+        }
+        self.flags.iter().fold(0, |bits, key| bits | slot_bit(key))
+    }
+}
+
+/// The filter bit of `key`: one of 64 slots, from a fixed hash (the same in every thread, and
+/// unlike `RandomState`, the same for the filter's writer and its readers).
+#[inline]
+fn slot_bit(key: &str) -> u64 {
+    let hash = foldhash::fast::FixedState::default().hash_one(key);
+    // The top bits: foldhash mixes them best.
+    1 << (hash >> 58)
 }
 
 #[cfg(test)]
@@ -255,5 +281,38 @@ mod tests {
         switch.revive_all();
         assert!(!switch.is_killed("a") && !switch.is_killed("b"));
         assert!(switch.list().is_empty());
+    }
+
+    /// 1 000 keys share 64 filter slots, so some share the killed key's slot: those must be told
+    /// apart by the exact set, and the others by the filter alone.
+    #[test]
+    fn only_killed_keys_are_killed_whichever_filter_slot_they_share() {
+        let switch = KillSwitch::new(&KillList::none());
+        assert_eq!(
+            switch.filter.load(Ordering::Relaxed),
+            0,
+            "nothing killed, nothing set"
+        );
+
+        switch.kill("flag-7");
+        let killed_bit = slot_bit("flag-7");
+        assert_eq!(switch.filter.load(Ordering::Relaxed), killed_bit);
+        let keys: Vec<String> = (0..1000).map(|i| format!("flag-{i}")).collect();
+        let same_slot = keys.iter().filter(|k| slot_bit(k) == killed_bit).count();
+        assert!(
+            same_slot > 1,
+            "the test needs keys sharing the killed key's slot"
+        );
+        for key in &keys {
+            assert_eq!(switch.is_killed(key), key == "flag-7", "{key}");
+        }
+
+        switch.revive("flag-7");
+        assert_eq!(switch.filter.load(Ordering::Relaxed), 0);
+        assert!(keys.iter().all(|k| !switch.is_killed(k)));
+
+        switch.kill_all();
+        assert_eq!(switch.filter.load(Ordering::Relaxed), u64::MAX);
+        assert!(keys.iter().all(|k| switch.is_killed(k)));
     }
 }
