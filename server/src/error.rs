@@ -67,6 +67,10 @@ pub enum ApiError {
     Undecryptable(String),
     #[error("the database is unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// This instance is at a configured capacity; the detail says which. Retry later (or, for
+    /// a stream, poll meanwhile).
+    #[error("{0}")]
+    Overloaded(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -106,6 +110,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Undecryptable(_) => "secret-undecryptable",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Overloaded(_) => "overloaded",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -158,6 +163,10 @@ struct Problem<'a> {
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// `Retry-After` of an [`ApiError::Overloaded`] answer: long enough that a crowd of refused
+/// clients does not come straight back, short next to how long an SDK keeps a stream.
+const OVERLOADED_RETRY_AFTER_SECS: &str = "30";
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -172,7 +181,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Undecryptable(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -205,6 +214,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "2"));
+            }
+            ApiError::Overloaded(_) => {
+                response.insert_header((header::RETRY_AFTER, OVERLOADED_RETRY_AFTER_SECS));
             }
             _ => {}
         }

@@ -127,6 +127,12 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub stream_heartbeat_secs: u64,
 
+    /// Most `/v1/sdk/stream` connections this instance holds open at once (≈ 11 KiB each); the
+    /// next one is answered `503` with `Retry-After`, and SDKs poll until a slot frees.
+    #[arg(long, env = "SWITCHBOARD_MAX_STREAMS", default_value_t = 10_000, global = true,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams: u32,
+
     /// Take the client address from `Forwarded` / `X-Forwarded-For` (only behind a trusted proxy).
     #[arg(long, env = "SWITCHBOARD_TRUST_PROXY_HEADERS", default_value = "false", global = true,
           value_parser = BoolishValueParser::new(), action = ArgAction::Set)]
@@ -179,6 +185,7 @@ impl Settings {
             trust_proxy_headers: false,
             sync_interval_ms: 1000,
             stream_heartbeat_secs: 15,
+            max_streams: 10_000,
         }
     }
 

@@ -36,6 +36,9 @@ pub struct AppState {
     pub keyring: Arc<Keyring>,
     /// Every served environment's snapshot, in memory; write handlers reload it after commit.
     pub snapshots: Arc<Snapshots>,
+    /// One permit per open `/v1/sdk/stream` (`max_streams`): streams hold memory and a socket
+    /// for as long as the client stays, so their number is bounded per instance.
+    pub stream_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// The shared back end of a server or a host-side command: keys, store, tokens.
@@ -133,6 +136,7 @@ impl Application {
             metrics: Metrics::new()?,
             keyring: core.keyring,
             snapshots,
+            stream_slots: Arc::new(tokio::sync::Semaphore::new(settings.max_streams as usize)),
         });
         let body_limit = usize::try_from(settings.max_body_bytes).unwrap_or(usize::MAX);
         let app_state = state.clone();

@@ -39,6 +39,22 @@ async fn stream(
     ValidQuery(target): ValidQuery<Target>,
 ) -> Result<HttpResponse, ApiError> {
     let (project, environment) = target.select(auth.principal())?;
+    // Before any work: a refused stream costs nothing. The permit lives as long as the stream.
+    let slot = state
+        .stream_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            tracing::warn!(
+                max_streams = state.settings.max_streams,
+                "stream refused: this instance holds the most streams it may"
+            );
+            ApiError::Overloaded(format!(
+                "this instance already holds its maximum of {} open streams; poll \
+             /v1/sdk/snapshot meanwhile and retry the stream later",
+                state.settings.max_streams
+            ))
+        })?;
     // Load (or find) the entry first: a stream for an environment that does not exist is a 404.
     let current = state
         .snapshots
@@ -55,7 +71,7 @@ async fn stream(
         environment: environment.to_owned(),
         last_sent: None,
         first: Some(current.revision),
-        _open: OpenStream::new(state.metrics.streams.clone()),
+        _open: OpenStream::new(state.metrics.streams.clone(), slot),
     };
     let body = futures_util::stream::unfold(events, |mut events| async move {
         let chunk = events.next().await?;
@@ -73,19 +89,23 @@ async fn stream(
         .streaming(body))
 }
 
-/// Counts an open stream for `/metrics` while it lives.
-struct OpenStream(prometheus::IntGauge);
+/// An open stream's place: counted for `/metrics` and holding one of the instance's stream
+/// slots while it lives.
+struct OpenStream {
+    gauge: prometheus::IntGauge,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
 
 impl OpenStream {
-    fn new(gauge: prometheus::IntGauge) -> Self {
+    fn new(gauge: prometheus::IntGauge, slot: tokio::sync::OwnedSemaphorePermit) -> Self {
         gauge.inc();
-        Self(gauge)
+        Self { gauge, _slot: slot }
     }
 }
 
 impl Drop for OpenStream {
     fn drop(&mut self) {
-        self.0.dec();
+        self.gauge.dec();
     }
 }
 

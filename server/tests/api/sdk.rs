@@ -4,6 +4,7 @@
 mod convergence;
 mod equivalence;
 mod evaluate;
+mod stream_limit;
 
 use std::io::Read;
 
