@@ -22,6 +22,7 @@
 //! - [`export`]: config and secrets rendered as JSON, dotenv or shell lines for pipelines.
 //! - [`telemetry`]: tracing (JSON logs, OTLP export) and Prometheus metrics.
 //! - [`cache`]: the optional Redis connection (`REDIS_URL`).
+//! - [`limits`]: the open-files limit `serve` raises at start (connections and streams).
 
 pub mod api;
 pub mod auth;
@@ -31,6 +32,7 @@ pub mod domain;
 pub mod error;
 pub mod export;
 pub mod keys;
+pub mod limits;
 pub mod remote;
 pub mod secrets;
 pub mod settings;

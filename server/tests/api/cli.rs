@@ -1,7 +1,7 @@
 //! The `switchboard` binary itself: host-side commands, settings, and shutdown.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -15,7 +15,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
 
 /// The binary with a clean environment: no setting leaks in from the developer's shell.
 pub fn switchboard(data_dir: &Path) -> Command {
-    let mut command = Command::new(BIN);
+    with_clean_env(Command::new(BIN), data_dir)
+}
+
+fn with_clean_env(mut command: Command, data_dir: &Path) -> Command {
     for (key, _) in std::env::vars() {
         if key.starts_with("SWITCHBOARD_") || key == "DATABASE_URL" || key == "REDIS_URL" {
             command.env_remove(key);
@@ -187,11 +190,7 @@ fn the_config_file_sets_defaults_that_environment_and_flags_override() {
 #[test]
 fn sigterm_lets_an_in_flight_request_finish_before_exit() {
     let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     let mut child = switchboard(dir.path())
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
@@ -250,6 +249,20 @@ fn sigterm_lets_an_in_flight_request_finish_before_exit() {
     assert!(status.success(), "{status:?}");
 }
 
+/// Waits (at most 30 s) until a server started at `base` answers `/healthz`; `log` says why not.
+async fn wait_until_answering(base: &str, log: impl Fn() -> String) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not start: {}",
+            log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A `switchboard serve` child process with its stderr in a file, ready to answer.
 pub struct ServerProcess {
     pub child: std::process::Child,
@@ -262,11 +275,7 @@ impl ServerProcess {
     /// Starts the binary on a free port in `dir` with extra environment variables and waits
     /// until it answers.
     pub async fn start(dir: &Path, envs: &[(&str, String)]) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::helpers::free_port();
         let log_path = dir.join("stderr.log");
         let mut command = switchboard(dir);
         command
@@ -278,16 +287,10 @@ impl ServerProcess {
         }
         let child = command.spawn().unwrap();
         let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while client.get(format!("{base}/healthz")).send().await.is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the server did not start: {}",
-                std::fs::read_to_string(&log_path).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until_answering(&base, || {
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        })
+        .await;
         let admin_token = std::fs::read_to_string(dir.join("initial-admin-token"))
             .unwrap()
             .trim()
@@ -310,4 +313,39 @@ impl ServerProcess {
         assert!(self.child.wait().unwrap().success());
         std::fs::read_to_string(&self.log_path).unwrap()
     }
+}
+
+/// Every connection and stream is a file descriptor: a server started with a low soft limit
+/// (the usual default is 1 024) raises it to the hard limit before it listens.
+#[tokio::test]
+async fn serve_raises_its_open_files_limit_to_the_hard_limit() {
+    use nix::sys::resource::{Resource, getrlimit};
+
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    let low = 256.min(hard / 2);
+    let dir = tempfile::tempdir().unwrap();
+    // The shell lowers the soft limit, then becomes the server.
+    let port = crate::helpers::free_port();
+    let start = format!("ulimit -Sn {low} && exec \"$0\" serve --listen 127.0.0.1:{port}");
+    let mut command = with_clean_env(Command::new("bash"), dir.path());
+    command
+        .args(["-c", &start, BIN])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = command.spawn().unwrap();
+    // Listening means start-up is over (the limit is raised before the listener is bound).
+    wait_until_answering(&format!("http://127.0.0.1:{port}"), String::new).await;
+
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let soft: Option<u64> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3)?.parse().ok());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        soft,
+        Some(hard.min(1 << 20)),
+        "started at {low}, hard limit {hard}"
+    );
 }

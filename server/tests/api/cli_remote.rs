@@ -475,11 +475,7 @@ async fn an_unknown_project_exits_4_and_an_unreachable_server_exits_5() {
         stderr(&unknown)
     );
 
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed_port = crate::helpers::free_port();
     let down = output(admin(&app, home.path()).args([
         "secrets",
         "list",

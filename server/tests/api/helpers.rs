@@ -296,3 +296,12 @@ pub fn item_strings(page: &Value, field: &str) -> Vec<String> {
         .map(|item| item[field].as_str().expect("a string field").to_owned())
         .collect()
 }
+
+/// A TCP port free on the loopback interface right now (for servers the test starts itself).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
