@@ -48,24 +48,74 @@ pub async fn append(
     actor: &Actor,
     change: Change<'_>,
 ) -> StoreResult<()> {
-    sqlx::query(
+    insert(conn, &[Record::new(actor, change)]).await
+}
+
+/// One audit row, owned: built when the change happens, inserted now ([`append`]) or with
+/// others (`audit_batch`).
+#[derive(Debug)]
+pub(crate) struct Record {
+    at: i64,
+    actor: Actor,
+    action: String,
+    project: Option<String>,
+    environment: Option<String>,
+    target: String,
+    before: Option<String>,
+    after: Option<String>,
+}
+
+impl Record {
+    /// `change` by `actor`, stamped now.
+    pub(crate) fn new(actor: &Actor, change: Change<'_>) -> Self {
+        Self {
+            at: super::now_micros(),
+            actor: actor.clone(),
+            action: change.action.to_owned(),
+            project: change.project.map(str::to_owned),
+            environment: change.environment.map(str::to_owned),
+            target: change.target,
+            before: change.before.map(|v| v.to_string()),
+            after: change.after.map(|v| v.to_string()),
+        }
+    }
+}
+
+/// Inserts `records` with one statement (one row each).
+pub(crate) async fn insert<'c>(
+    executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    records: &[Record],
+) -> StoreResult<()> {
+    const COLUMNS: usize = 11;
+    let rows: Vec<String> = (0..records.len())
+        .map(|r| {
+            let params: Vec<String> = (1..=COLUMNS)
+                .map(|c| format!("${}", r * COLUMNS + c))
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    let sql = format!(
         "INSERT INTO audit_events (at, actor_token_id, actor_name, source_ip, request_id, action, \
-         project, environment, target, before_state, after_state) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(super::now_micros())
-    .bind(actor.token_id.clone())
-    .bind(actor.name.clone())
-    .bind(actor.source_ip.clone())
-    .bind(actor.request_id.clone())
-    .bind(change.action.to_owned())
-    .bind(change.project.map(str::to_owned))
-    .bind(change.environment.map(str::to_owned))
-    .bind(change.target)
-    .bind(change.before.map(|v| v.to_string()))
-    .bind(change.after.map(|v| v.to_string()))
-    .execute(conn)
-    .await?;
+         project, environment, target, before_state, after_state) VALUES {}",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for record in records {
+        query = query
+            .bind(record.at)
+            .bind(record.actor.token_id.clone())
+            .bind(record.actor.name.clone())
+            .bind(record.actor.source_ip.clone())
+            .bind(record.actor.request_id.clone())
+            .bind(record.action.clone())
+            .bind(record.project.clone())
+            .bind(record.environment.clone())
+            .bind(record.target.clone())
+            .bind(record.before.clone())
+            .bind(record.after.clone());
+    }
+    query.execute(executor).await?;
     Ok(())
 }
 

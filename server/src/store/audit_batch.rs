@@ -11,29 +11,15 @@
 
 use std::sync::OnceLock;
 
-use sqlx::AssertSqlSafe;
 use tokio::sync::{mpsc, oneshot};
 
-use super::audit::{Actor, Change};
-use super::{StoreError, StoreResult, now_micros};
+use super::audit::{Actor, Change, Record, insert};
+use super::{StoreError, StoreResult};
 
 /// Most records in one `INSERT`: 11 parameters each, well under every backend's limit.
 const MAX_BATCH: usize = 256;
 /// Queued records beyond which readers wait for room (back-pressure, not unbounded memory).
 const QUEUE: usize = 4096;
-
-/// One audit row, owned, ready to insert.
-#[derive(Debug)]
-struct Record {
-    at: i64,
-    actor: Actor,
-    action: String,
-    project: Option<String>,
-    environment: Option<String>,
-    target: String,
-    before: Option<String>,
-    after: Option<String>,
-}
 
 /// Why a batch failed, for each of its readers (the cause is logged once by the writer).
 #[derive(Debug, Clone)]
@@ -58,16 +44,7 @@ impl AuditBatcher {
         actor: &Actor,
         change: Change<'_>,
     ) -> StoreResult<()> {
-        let record = Record {
-            at: now_micros(),
-            actor: actor.clone(),
-            action: change.action.to_owned(),
-            project: change.project.map(str::to_owned),
-            environment: change.environment.map(str::to_owned),
-            target: change.target,
-            before: change.before.map(|v| v.to_string()),
-            after: change.after.map(|v| v.to_string()),
-        };
+        let record = Record::new(actor, change);
         let queue = self.queue.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(QUEUE);
             // One writer: measured against three, it made larger batches and more reads per
@@ -111,38 +88,4 @@ async fn write_batches(pool: sqlx::AnyPool, mut receiver: mpsc::Receiver<(Record
             let _ = ack.send(result.clone());
         }
     }
-}
-
-async fn insert(pool: &sqlx::AnyPool, records: &[Record]) -> StoreResult<()> {
-    const COLUMNS: usize = 11;
-    let rows: Vec<String> = (0..records.len())
-        .map(|r| {
-            let params: Vec<String> = (1..=COLUMNS)
-                .map(|c| format!("${}", r * COLUMNS + c))
-                .collect();
-            format!("({})", params.join(", "))
-        })
-        .collect();
-    let sql = format!(
-        "INSERT INTO audit_events (at, actor_token_id, actor_name, source_ip, request_id, action, \
-         project, environment, target, before_state, after_state) VALUES {}",
-        rows.join(", ")
-    );
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    for record in records {
-        query = query
-            .bind(record.at)
-            .bind(record.actor.token_id.clone())
-            .bind(record.actor.name.clone())
-            .bind(record.actor.source_ip.clone())
-            .bind(record.actor.request_id.clone())
-            .bind(record.action.clone())
-            .bind(record.project.clone())
-            .bind(record.environment.clone())
-            .bind(record.target.clone())
-            .bind(record.before.clone())
-            .bind(record.after.clone());
-    }
-    query.execute(pool).await?;
-    Ok(())
 }
