@@ -125,8 +125,9 @@
 //! - **Freshness** ([`RefreshMode`]): by default the client holds a server-sent-events stream
 //!   (`/v1/sdk/stream`); each event names the environment's new revision and the client fetches
 //!   that snapshot with `If-None-Match`. The stream is reopened with exponential backoff when it
-//!   breaks or stays silent past [`ClientBuilder::stream_idle_timeout`], and the client polls
-//!   every poll interval (±10 %) meanwhile; every (re)connection starts with the current
+//!   breaks or stays silent past [`ClientBuilder::stream_idle_timeout`] (or, when the server
+//!   refuses it with `Retry-After`, e.g. at its stream limit, not before that), and the client
+//!   polls every poll interval (±10 %) meanwhile; every (re)connection starts with the current
 //!   revision, so nothing is missed. [`RefreshMode::Polling`] polls only. When the server is
 //!   down the last good snapshot keeps being served. A snapshot with a lower revision than the
 //!   one held is ignored; equal revisions are not re-applied.

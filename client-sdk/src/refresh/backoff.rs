@@ -41,6 +41,13 @@ impl Backoff {
         self.max.mul_f64(0.5 + 0.5 * self.rng.unit())
     }
 
+    /// A delay of at least `wait` (a server's `Retry-After`), capped at the longest backoff so
+    /// a wrong header cannot silence the client, and up to a quarter longer so that clients
+    /// refused together do not all come back in the same second.
+    pub(crate) fn at_least(&mut self, wait: Duration) -> Duration {
+        wait.min(self.max).mul_f64(1.0 + 0.25 * self.rng.unit())
+    }
+
     pub(crate) fn reset(&mut self) {
         self.failures = 0;
     }
@@ -103,5 +110,16 @@ mod tests {
                 .all(|d| *d >= interval.mul_f64(0.9) && *d <= interval.mul_f64(1.1))
         );
         assert!(delays.iter().any(|d| *d < interval) && delays.iter().any(|d| *d > interval));
+    }
+
+    #[test]
+    fn a_retry_after_is_a_floor_capped_at_the_longest_backoff() {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(60));
+        for _ in 0..100 {
+            let delay = backoff.at_least(Duration::from_secs(30));
+            assert!(delay >= Duration::from_secs(30) && delay <= Duration::from_millis(37_500));
+        }
+        let capped = backoff.at_least(Duration::from_secs(86_400));
+        assert!(capped >= Duration::from_secs(60) && capped <= Duration::from_secs(75));
     }
 }

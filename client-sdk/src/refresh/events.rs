@@ -57,10 +57,7 @@ impl EventsEndpoint {
     }
 
     /// Opens the stream, resuming after `last_event_id` when there is one.
-    pub(crate) async fn connect(
-        &self,
-        last_event_id: Option<&str>,
-    ) -> Result<Events, RefreshError> {
+    pub(crate) async fn connect(&self, last_event_id: Option<&str>) -> Result<Events, Refused> {
         let mut request = self
             .http
             .get(self.url.clone())
@@ -69,9 +66,16 @@ impl EventsEndpoint {
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id);
         }
-        let mut response = request.send().await.map_err(http::unreachable)?;
+        let mut response = request.send().await.map_err(|error| Refused {
+            error: http::unreachable(error),
+            retry_after: None,
+        })?;
         if !response.status().is_success() {
-            return Err(http::refusal(&mut response).await);
+            let retry_after = http::retry_after(&response);
+            return Err(Refused {
+                error: http::refusal(&mut response).await,
+                retry_after,
+            });
         }
         let chunks = BodyDataStream::new(reqwest::Body::from(response));
         Ok(Events {
@@ -79,6 +83,14 @@ impl EventsEndpoint {
             last_event_id: None,
         })
     }
+}
+
+/// A stream that could not be opened: why, and how long the server asked clients to stay away
+/// (a server at its stream limit answers `503` with `Retry-After`).
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub(crate) error: RefreshError,
+    pub(crate) retry_after: Option<Duration>,
 }
 
 type Parsed = EventStream<BodyDataStream<reqwest::Body>>;

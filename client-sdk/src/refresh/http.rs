@@ -163,6 +163,14 @@ pub(crate) async fn refusal(response: &mut reqwest::Response) -> RefreshError {
     }
 }
 
+/// The answer's `Retry-After` in seconds (the HTTP-date form is not used by Switchboard and is
+/// ignored).
+pub(crate) fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
+    let seconds: u64 = value.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
 pub(crate) fn unreachable(error: reqwest::Error) -> RefreshError {
     RefreshError::Unreachable(chain(&error))
 }

@@ -7,8 +7,8 @@
 //!
 //! When the stream breaks, the transport reports the error; when it cannot be opened, it logs
 //! a warning (once per run of failures) and lets the poller's answer say whether the client is
-//! current. Either way it reconnects after an exponential backoff and meanwhile polls at the
-//! poll interval: a proxy that refuses long-lived responses degrades the client to polling
+//! current. Either way it reconnects after an exponential backoff (or the refusal's
+//! `Retry-After`, when longer) and meanwhile polls at the poll interval: a proxy that refuses long-lived responses degrades the client to polling
 //! rather than to staleness, and does not make `wait_ready` give up. A stream the
 //! server ends cleanly (a restart, a deploy) is reopened after the backoff's first step without
 //! reporting an error. A failed snapshot fetch also drops the stream: its first event after the
@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use super::Transport;
 use super::backoff::Backoff;
-use super::events::{Events, EventsEndpoint, Signal};
+use super::events::{Events, EventsEndpoint, Refused, Signal};
 use super::http::Answer;
 use super::poll::Poller;
 use crate::error::RefreshError;
@@ -119,7 +119,7 @@ impl Transport for Streamer {
                         self.refused_logged = false;
                         self.open = Some(events);
                     }
-                    Err(error) => {
+                    Err(Refused { error, retry_after }) => {
                         // Not reported as a refresh failure: whether the client is current is
                         // the poller's to say, and it answers next (at once at start-up). A
                         // server without the stream endpoint, or a proxy refusing it, then
@@ -129,6 +129,12 @@ impl Transport for Streamer {
                             self.refused_logged = true;
                         }
                         self.drop_stream(Some(&error));
+                        // A server at its stream limit says when to come back; the backoff's
+                        // first steps would be far sooner.
+                        if let Some(wait) = retry_after {
+                            let at = Instant::now() + self.backoff.at_least(wait);
+                            self.reconnect_at = self.reconnect_at.max(at);
+                        }
                     }
                 }
                 continue;

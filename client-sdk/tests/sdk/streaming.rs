@@ -124,6 +124,33 @@ async fn a_refused_stream_falls_back_to_polling() {
 }
 
 #[tokio::test]
+async fn a_server_at_its_stream_limit_is_left_alone_for_its_retry_after() {
+    let (server, token) = shop().await;
+    let proxy = Proxy::start(&server.address, StreamMode::Overloaded).await;
+    // Without the server's `Retry-After: 30`, this backoff would retry within 100 ms, then
+    // 200, 400, 800…: several attempts in the window below.
+    let client = client_of(&proxy.address, &token)
+        .poll_interval(Duration::from_millis(50))
+        .backoff(Duration::from_millis(100), Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let user = Context::with_targeting_key("user-1");
+
+    client.wait_ready(Duration::from_secs(10)).await.unwrap();
+    server.disable("new-checkout").await;
+    eventually("the flip arrives by polling", || {
+        !client.bool_value("new-checkout", &user, true)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        proxy.streams_attempted(),
+        1,
+        "one attempt, then Retry-After"
+    );
+}
+
+#[tokio::test]
 async fn a_stream_that_goes_silent_is_dropped_and_reopened() {
     let (server, token) = shop().await;
     let proxy = Proxy::start(&server.address, StreamMode::GoSilent).await;
@@ -194,6 +221,7 @@ enum StreamMode {
     /// Opens the stream, sends one event, then nothing ever again (no heartbeat either): a
     /// connection that died without a FIN, as seen from the client.
     GoSilent,
+    Overloaded,
 }
 
 /// A reverse proxy in front of the server that forwards `/v1/sdk/snapshot` and handles
@@ -220,6 +248,11 @@ impl Proxy {
                         async move {
                             match mode {
                                 StreamMode::Refuse => HttpResponse::NotFound().finish(),
+                                // What a server at `SWITCHBOARD_MAX_STREAMS` answers.
+                                StreamMode::Overloaded => HttpResponse::ServiceUnavailable()
+                                    .insert_header(("retry-after", "30"))
+                                    .content_type("application/problem+json")
+                                    .body(r#"{"type":"urn:switchboard:problem:overloaded","status":503,"detail":"full"}"#),
                                 StreamMode::GoSilent => HttpResponse::Ok()
                                     .content_type("text/event-stream")
                                     .streaming(OneEventThenSilence(false)),
