@@ -6,23 +6,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use switchboard_client::{Context, Reason, RefreshError};
+use switchboard_client::{Client, Context, Reason, RefreshError};
 
-use crate::helpers::{client_of, eventually, shop, streaming_client};
+use crate::helpers::{TestServer, client_of, eventually, shop, streaming_client};
 
 #[tokio::test]
 async fn flips_and_kill_switches_arrive_through_the_stream() {
     let (server, token) = shop().await;
     let client = streaming_client(&server, &token).build().unwrap();
     let user = Context::with_targeting_key("user-1");
-    client.wait_ready(Duration::from_secs(10)).await.unwrap();
-    assert!(client.bool_value("new-checkout", &user, false));
-
-    server.disable("new-checkout").await;
-    eventually("the flip arrives", || {
-        !client.bool_value("new-checkout", &user, true)
-    })
-    .await;
+    ready_then_a_flip_arrives(&server, &client, "the flip arrives").await;
 
     server.enable("new-checkout").await;
     eventually("the flag is back", || {
@@ -108,15 +101,8 @@ async fn a_refused_stream_falls_back_to_polling() {
         .poll_interval(Duration::from_millis(50))
         .build()
         .unwrap();
-    let user = Context::with_targeting_key("user-1");
 
-    client.wait_ready(Duration::from_secs(10)).await.unwrap();
-    assert!(client.bool_value("new-checkout", &user, false));
-    server.disable("new-checkout").await;
-    eventually("the flip arrives by polling", || {
-        !client.bool_value("new-checkout", &user, true)
-    })
-    .await;
+    ready_then_a_flip_arrives(&server, &client, "the flip arrives by polling").await;
     assert!(
         proxy.streams_attempted() > 0,
         "the client did try to stream"
@@ -134,20 +120,23 @@ async fn a_server_at_its_stream_limit_is_left_alone_for_its_retry_after() {
         .backoff(Duration::from_millis(100), Duration::from_secs(60))
         .build()
         .unwrap();
-    let user = Context::with_targeting_key("user-1");
 
-    client.wait_ready(Duration::from_secs(10)).await.unwrap();
-    server.disable("new-checkout").await;
-    eventually("the flip arrives by polling", || {
-        !client.bool_value("new-checkout", &user, true)
-    })
-    .await;
+    ready_then_a_flip_arrives(&server, &client, "the flip arrives by polling").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         proxy.streams_attempted(),
         1,
         "one attempt, then Retry-After"
     );
+}
+
+/// `client` becomes ready with `new-checkout` on, then sees it turned off on the server.
+async fn ready_then_a_flip_arrives(server: &TestServer, client: &Client, what: &str) {
+    let user = Context::with_targeting_key("user-1");
+    client.wait_ready(Duration::from_secs(10)).await.unwrap();
+    assert!(client.bool_value("new-checkout", &user, false));
+    server.disable("new-checkout").await;
+    eventually(what, || !client.bool_value("new-checkout", &user, true)).await;
 }
 
 #[tokio::test]
