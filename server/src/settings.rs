@@ -127,7 +127,7 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub stream_heartbeat_secs: u64,
 
-    /// Most `/v1/sdk/stream` connections this instance holds open at once (≈ 11 KiB each); the
+    /// Most `/v1/sdk/stream` connections this instance holds open at once (≈ 11.6 KiB each); the
     /// next one is answered `503` with `Retry-After`, and SDKs poll until a slot frees.
     #[arg(long, env = "SWITCHBOARD_MAX_STREAMS", default_value_t = 10_000, global = true,
           value_parser = clap::value_parser!(u32).range(1..))]
