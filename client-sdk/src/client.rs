@@ -111,14 +111,11 @@ impl Client {
     /// });
     /// # Ok::<(), switchboard_client::BuildError>(())
     /// ```
-    pub fn with_view<R>(&self, f: impl FnOnce(View<'_>) -> R) -> R {
-        let held = self.shared.store.hold();
-        f(View::new(held.as_deref(), &self.shared.kills))
-    }
-
-    /// The getters' path: a view through the thread's cached snapshot (see `store`).
+    ///
+    /// Every getter goes through here: the view reads the thread's cached snapshot (see
+    /// `store`), so `f` may call getters or take views itself.
     #[inline]
-    pub(crate) fn eval<R>(&self, f: impl Fn(View<'_>) -> R) -> R {
+    pub fn with_view<R>(&self, f: impl FnOnce(View<'_>) -> R) -> R {
         let kills = &self.shared.kills;
         self.shared.store.read(|loaded| f(View::new(loaded, kills)))
     }
@@ -127,49 +124,49 @@ impl Client {
     /// boolean, broken, killed on this client, or there is no snapshot yet. Never allocates.
     #[inline]
     pub fn bool_value(&self, key: &str, ctx: &Context, default: bool) -> bool {
-        self.eval(|v| v.bool_value(key, ctx, default))
+        self.with_view(|v| v.bool_value(key, ctx, default))
     }
 
     /// [`bool_value`](Self::bool_value) with the variant, reason and error code.
     pub fn bool_details(&self, key: &str, ctx: &Context, default: bool) -> Details<bool> {
-        self.eval(|v| v.bool_details(key, ctx, default))
+        self.with_view(|v| v.bool_details(key, ctx, default))
     }
 
     /// The string value of flag `key`, or `default`. [`Client::with_view`] borrows instead.
     pub fn string_value(&self, key: &str, ctx: &Context, default: &str) -> String {
-        self.eval(|v| v.string_value(key, ctx, default).to_owned())
+        self.with_view(|v| v.string_value(key, ctx, default).to_owned())
     }
 
     pub fn string_details(&self, key: &str, ctx: &Context, default: &str) -> Details<String> {
-        self.eval(|v| v.string_details(key, ctx, default))
+        self.with_view(|v| v.string_details(key, ctx, default))
     }
 
     /// The numeric value of flag `key`, or `default`.
     pub fn number_value(&self, key: &str, ctx: &Context, default: f64) -> f64 {
-        self.eval(|v| v.number_value(key, ctx, default))
+        self.with_view(|v| v.number_value(key, ctx, default))
     }
 
     pub fn number_details(&self, key: &str, ctx: &Context, default: f64) -> Details<f64> {
-        self.eval(|v| v.number_details(key, ctx, default))
+        self.with_view(|v| v.number_details(key, ctx, default))
     }
 
     /// The value of number flag `key` as an integer, or `default` (also when the served number
     /// has a fraction).
     pub fn integer_value(&self, key: &str, ctx: &Context, default: i64) -> i64 {
-        self.eval(|v| v.integer_value(key, ctx, default))
+        self.with_view(|v| v.integer_value(key, ctx, default))
     }
 
     pub fn integer_details(&self, key: &str, ctx: &Context, default: i64) -> Details<i64> {
-        self.eval(|v| v.integer_details(key, ctx, default))
+        self.with_view(|v| v.integer_details(key, ctx, default))
     }
 
     /// The value of `json` flag `key`, or `default`. [`Client::with_view`] borrows instead.
     pub fn json_value(&self, key: &str, ctx: &Context, default: &Value) -> Value {
-        self.eval(|v| v.json_value(key, ctx, default).clone())
+        self.with_view(|v| v.json_value(key, ctx, default).clone())
     }
 
     pub fn json_details(&self, key: &str, ctx: &Context, default: &Value) -> Details<Value> {
-        self.eval(|v| v.json_details(key, ctx, default))
+        self.with_view(|v| v.json_details(key, ctx, default))
     }
 
     /// Forces flag `key` to every caller's default (reason `DISABLED`) until

@@ -13,12 +13,12 @@ use crate::error::ConfigError;
 impl Client {
     /// A config entry as JSON; `None` if absent or there is no snapshot yet.
     pub fn config_value(&self, key: &str) -> Option<Value> {
-        self.eval(|v| v.config(key).cloned())
+        self.with_view(|v| v.config(key).cloned())
     }
 
     /// A string entry, or `default` (also for a non-string value).
     pub fn config_str(&self, key: &str, default: &str) -> String {
-        self.eval(|v| {
+        self.with_view(|v| {
             v.config(key)
                 .and_then(Value::as_str)
                 .unwrap_or(default)
@@ -28,17 +28,17 @@ impl Client {
 
     /// A boolean entry, or `default`.
     pub fn config_bool(&self, key: &str, default: bool) -> bool {
-        self.eval(|v| v.config(key).and_then(Value::as_bool).unwrap_or(default))
+        self.with_view(|v| v.config(key).and_then(Value::as_bool).unwrap_or(default))
     }
 
     /// An integer entry, or `default` (also for a number with a fraction, or out of range).
     pub fn config_i64(&self, key: &str, default: i64) -> i64 {
-        self.eval(|v| v.config(key).and_then(Value::as_i64).unwrap_or(default))
+        self.with_view(|v| v.config(key).and_then(Value::as_i64).unwrap_or(default))
     }
 
     /// A numeric entry, or `default`.
     pub fn config_f64(&self, key: &str, default: f64) -> f64 {
-        self.eval(|v| v.config(key).and_then(Value::as_f64).unwrap_or(default))
+        self.with_view(|v| v.config(key).and_then(Value::as_f64).unwrap_or(default))
     }
 
     /// A config entry deserialized into `T`: `Ok(None)` if absent (or no snapshot yet), `Err`
@@ -53,7 +53,7 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub fn config<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ConfigError> {
-        self.eval(|v| {
+        self.with_view(|v| {
             let Some(value) = v.config(key) else {
                 return Ok(None);
             };

@@ -8,7 +8,9 @@
 //! On top of that, each thread keeps the snapshot it last read in a one-entry cache, tagged with
 //! the store's `generation` (bumped after every swap). While nothing changes, a read is one
 //! atomic load and a thread-local lookup: no contended reference count and none of arc-swap's
-//! bookkeeping, which otherwise costs as much as evaluating a rollout. The price is that a
+//! bookkeeping, which otherwise costs as much as evaluating a rollout. The entry is moved out of
+//! its slot for the duration of a read and back after it, so a read may run any code, including
+//! further reads (they find the slot empty and load for themselves). The price is that a
 //! thread keeps the last snapshot it read alive until it reads again or exits. Replaced
 //! snapshots are retired to the writer, which frees them once no thread holds them any more:
 //! otherwise the reader dropping the last reference would pay for freeing a whole snapshot in
@@ -19,11 +21,11 @@
 //! snapshots of the same project and environment; a snapshot of another one replaces whatever
 //! is held (the server decides what the token reads).
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use arc_swap::{ArcSwapOption, Guard};
+use arc_swap::ArcSwapOption;
 use switchboard_core::{CompiledSnapshot, Snapshot};
 
 use crate::diff;
@@ -81,7 +83,9 @@ pub(crate) struct Store {
     writer: Mutex<Vec<Arc<Loaded>>>,
 }
 
-/// The snapshot a thread read last, and from which store at which generation.
+/// The snapshot a thread read last, and from which store at which generation. The default
+/// (store 0) is the empty entry.
+#[derive(Default)]
 struct CacheEntry {
     store: u64,
     generation: u64,
@@ -89,8 +93,8 @@ struct CacheEntry {
 }
 
 thread_local! {
-    static LAST_READ: RefCell<CacheEntry> = const {
-        RefCell::new(CacheEntry { store: 0, generation: 0, loaded: None })
+    static LAST_READ: Cell<CacheEntry> = const {
+        Cell::new(CacheEntry { store: 0, generation: 0, loaded: None })
     };
 }
 
@@ -110,37 +114,27 @@ impl Default for Store {
 impl Store {
     /// Runs `read` on the current snapshot: the evaluation path. Never blocks, and never sees a
     /// snapshot older than one this thread has already seen.
-    ///
-    /// `Fn` rather than `FnOnce`: if the thread-local cache is unavailable, `read` runs on the
-    /// uncached path instead, and the closure must still be there to run.
     #[inline]
-    pub(crate) fn read<R>(&self, read: impl Fn(Option<&Loaded>) -> R) -> R {
+    pub(crate) fn read<R>(&self, read: impl FnOnce(Option<&Loaded>) -> R) -> R {
         // Acquire: pairs with the Release bump after the swap, so that a thread seeing the new
         // generation also loads (at least) the new snapshot.
         let generation = self.generation.load(Ordering::Acquire);
-        let cached = LAST_READ.try_with(|cell| {
-            // Busy when `read` reads again from inside itself (a getter called by code running
-            // within an evaluation); `try_with` fails while the thread exits. Both fall back.
-            let mut entry = cell.try_borrow_mut().ok()?;
-            if entry.store != self.id || entry.generation != generation {
-                *entry = CacheEntry {
-                    store: self.id,
-                    generation,
-                    loaded: self.current.load_full(),
-                };
+        // Empty while `read` runs, and after the thread-local is gone (thread exit).
+        let cached = LAST_READ.try_with(Cell::take).unwrap_or_default();
+        let entry = if cached.store == self.id && cached.generation == generation {
+            cached
+        } else {
+            CacheEntry {
+                store: self.id,
+                generation,
+                loaded: self.current.load_full(),
             }
-            Some(read(entry.loaded.as_deref()))
-        });
-        match cached {
-            Ok(Some(result)) => result,
-            _ => read(self.current.load().as_deref()),
-        }
-    }
-
-    /// Holds the current snapshot for as long as the guard lives (for views taken by the
-    /// caller): slower than [`read`](Self::read), but the caller owns it.
-    pub(crate) fn hold(&self) -> Guard<Option<Arc<Loaded>>> {
-        self.current.load()
+        };
+        let result = read(entry.loaded.as_deref());
+        // Back for the next read on this thread; replaces whatever a read inside `read` left.
+        // During thread exit it is simply dropped.
+        let _ = LAST_READ.try_with(move |slot| slot.set(entry));
+        result
     }
 
     /// An owned reference (persistence).
@@ -248,5 +242,21 @@ mod tests {
             store.read(|l| l.unwrap().compiled.environment().to_owned()),
             "staging"
         );
+    }
+
+    /// A read may run further reads (a getter inside `with_view`) and even apply a snapshot:
+    /// the outer read keeps its revision, the inner ones see the newest, and so does the next.
+    #[test]
+    fn reads_nest_and_the_next_read_sees_what_was_applied_meanwhile() {
+        let store = Store::default();
+        store.apply(at(1));
+        let revision = |l: Option<&Loaded>| l.map(|l| l.compiled.revision());
+        let seen = store.read(|outer| {
+            store.apply(at(2));
+            let inner = store.read(revision);
+            (revision(outer), inner, revision(outer))
+        });
+        assert_eq!(seen, (Some(1), Some(2), Some(1)));
+        assert_eq!(store.read(revision), Some(2));
     }
 }
