@@ -16,33 +16,10 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use serde_json::json;
-use switchboard_client::{Client, Context, KillList, Outcome, Snapshot};
+use switchboard_client::{Client, Context, Outcome};
 
-fn snapshot(revision: u64) -> Snapshot {
-    let on_off = json!([{"key": "on", "value": true}, {"key": "off", "value": false}]);
-    serde_json::from_value(json!({
-        "format_version": 1, "project": "bench", "environment": "production", "revision": revision,
-        "flags": [
-            {"key": "rollout-50", "type": "boolean", "variants": on_off, "state": {
-                "enabled": true, "off_variant": "off",
-                "default_serve": {"split": [{"variant": "on", "weight": 5000},
-                                            {"variant": "off", "weight": 5000}]}}},
-            {"key": "static-on", "type": "boolean", "variants": on_off, "state": {
-                "enabled": true, "off_variant": "off", "default_serve": {"variant": "on"}}}
-        ]
-    }))
-    .unwrap()
-}
-
-fn client() -> Client {
-    Client::builder("http://unused", "unused")
-        .bootstrap(snapshot(1))
-        .kill_list(KillList::none())
-        .offline()
-        .build()
-        .unwrap()
-}
+mod common;
+use common::{client, snapshot};
 
 fn bench(c: &mut Criterion) {
     let client = client();

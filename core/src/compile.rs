@@ -12,7 +12,7 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::context::TARGETING_KEY;
-use crate::hash::BUCKETS;
+use crate::hash::{BUCKETS, SaltedHash};
 use crate::model::{FlagType, Operator, Segment, Serve};
 use crate::ops::CompiledCondition;
 use crate::result::ErrorCode;
@@ -97,7 +97,8 @@ pub(crate) enum CompiledServe {
 pub(crate) struct CompiledSplit {
     pub(crate) stickiness: Box<str>,
     pub(crate) stickiness_is_targeting_key: bool,
-    pub(crate) salt: Box<str>,
+    /// The rollout hash with the salt absorbed (the flag key unless the split names one).
+    pub(crate) salt: SaltedHash,
     /// `(cumulative weight, variant index)`: the first arm whose cumulative weight is greater
     /// than the bucket wins. Zero-weight arms are dropped; they could never win.
     pub(crate) arms: Box<[(u16, usize)]>,
@@ -307,7 +308,7 @@ fn build_program(
                 Ok(CompiledServe::Split(CompiledSplit {
                     stickiness: stickiness.into(),
                     stickiness_is_targeting_key: stickiness == TARGETING_KEY,
-                    salt: split.salt.as_deref().unwrap_or(salt).into(),
+                    salt: SaltedHash::new(split.salt.as_deref().unwrap_or(salt)),
                     arms: arms.into(),
                 }))
             }
