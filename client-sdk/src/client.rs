@@ -33,6 +33,13 @@ pub struct Client {
     background: Arc<Background>,
 }
 
+// Applications keep one client in a static or hand clones to every thread and task: a change
+// that made it lose `Clone`, `Send` or `Sync` must not compile.
+const _: fn() = || {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<Client>();
+};
+
 /// What only the clients' clones share: the refresh task (aborted on drop) and the way to
 /// the server's secrets. Both `None` for an offline client.
 #[derive(Debug)]
