@@ -6,15 +6,15 @@
 //! mutex that readers never touch, so that the revision check and the swap are one step.
 //!
 //! On top of that, each thread keeps the snapshot it last read in a one-entry cache, tagged with
-//! the store's `generation` (a new, process-unique number at every swap). While nothing changes, a read is one
-//! atomic load and a thread-local lookup: no contended reference count and none of arc-swap's
-//! bookkeeping, which otherwise costs as much as evaluating a rollout. The entry is moved out of
-//! its slot for the duration of a read and back after it, so a read may run any code, including
-//! further reads (they find the slot empty and load for themselves). The price is that a
-//! thread keeps the last snapshot it read alive until it reads again or exits. Replaced
-//! snapshots are retired to the writer, which frees them once no thread holds them any more:
-//! otherwise the reader dropping the last reference would pay for freeing a whole snapshot in
-//! the middle of an evaluation. A retired snapshot is freed at a later swap once unused.
+//! the store's `generation` (a new, process-unique number at every swap). While nothing changes, a
+//! read is one atomic load and a thread-local lookup: no contended reference count and none of
+//! arc-swap's bookkeeping, which otherwise costs as much as evaluating a rollout. The snapshot is
+//! moved out of its slot for the duration of a read and back after it, so a read may run any code,
+//! including further reads (they find the slot empty and load for themselves). The price is that a
+//! thread keeps the last snapshot it read alive until it reads again or exits. Replaced snapshots
+//! are retired to the writer, which frees them once no thread holds them any more: otherwise the
+//! reader dropping the last reference would pay for freeing a whole snapshot in the middle of an
+//! evaluation. A retired snapshot is freed at a later swap once unused.
 //!
 //! The revision rule: the server's revisions only grow, so a snapshot older than the one held is
 //! a late answer (or a stale bootstrap/persisted file) and is ignored. The rule only compares
