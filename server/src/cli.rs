@@ -123,7 +123,7 @@ fn parse(args: &[OsString]) -> Result<Cli, ParseFailure> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let data_dir = settings.data_dir.clone();
-    crate::limits::raise_open_files_limit(settings.max_streams);
+    crate::open_files::raise_open_files_limit(settings.max_streams);
     let mut app = Application::build(settings).await?;
     if let Some(token) = app.take_initial_admin_token() {
         show_initial_admin_token(&data_dir, &token)?;

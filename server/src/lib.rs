@@ -21,22 +21,25 @@
 //! - [`error`]: the one place where failures become `application/problem+json`.
 //! - [`export`]: config and secrets rendered as JSON, dotenv or shell lines for pipelines.
 //! - [`telemetry`]: tracing (JSON logs, OTLP export) and Prometheus metrics.
-//! - [`cache`]: the optional Redis connection (`REDIS_URL`).
-//! - [`limits`]: the open-files limit `serve` raises at start (connections and streams).
+//! - [`state`]: [`state::AppState`], what every handler can reach.
+//! - [`redis_connection`]: the optional Redis connection (`REDIS_URL`), its keys and channels
+//!   under one prefix.
+//! - [`open_files`]: the open-files limit `serve` raises at start (connections and streams).
 
 pub mod api;
 pub mod auth;
-pub mod cache;
 pub mod cli;
 pub mod domain;
 pub mod error;
 pub mod export;
 pub mod keys;
-pub mod limits;
+pub mod open_files;
+pub mod redis_connection;
 pub mod remote;
 pub mod secrets;
 pub mod settings;
 pub mod snapshots;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -61,6 +61,16 @@ pub struct Settings {
     #[arg(long, env = "REDIS_URL", global = true, hide_env_values = true)]
     pub redis_url: Option<String>,
 
+    /// Prefix of every Redis key and channel this deployment uses, so that several
+    /// deployments (or parallel test runs) can share one Redis without hearing each other.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_REDIS_PREFIX",
+        default_value = "switchboard",
+        global = true
+    )]
+    pub redis_prefix: String,
+
     /// Master keyring: `ID:BASE64KEY[,ID:BASE64KEY…]`, first entry active. Overrides the key file.
     #[arg(
         long,
@@ -174,6 +184,7 @@ impl Settings {
             db_max_connections: 5,
             db_timeout_secs: 5,
             redis_url: None,
+            redis_prefix: "switchboard".into(),
             master_key: None,
             master_key_file: None,
             log_format: LogFormat::Text,

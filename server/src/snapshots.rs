@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use switchboard_core::{CompiledSnapshot, Snapshot};
 
-use crate::cache::Redis;
+use crate::redis_connection::Redis;
 use crate::store::snapshots::{self, EnvironmentRevision};
 use crate::store::{Store, StoreError, StoreResult, environments, now_micros};
 
@@ -131,12 +131,12 @@ struct Announcement {
     project: String,
 }
 
-const BUS_CHANNEL: &str = "switchboard:changes";
+const BUS_CHANNEL: &str = "changes";
 /// Snapshot bodies in Redis expire on their own; keys carry the revision, so they are never stale.
 const REDIS_TTL: Duration = Duration::from_secs(3600);
 
 fn redis_key(environment_id: &str, revision: i64) -> String {
-    format!("switchboard:snapshot:{environment_id}:{revision}")
+    format!("snapshot:{environment_id}:{revision}")
 }
 
 impl Snapshots {

@@ -18,28 +18,13 @@ use tracing_actix_web::TracingLogger;
 
 use crate::api;
 use crate::auth::TokenService;
-use crate::cache::Redis;
 use crate::keys::Keyring;
+use crate::redis_connection::Redis;
 use crate::settings::Settings;
 use crate::snapshots::Snapshots;
+use crate::state::AppState;
 use crate::store::{Store, signing_keys};
 use crate::telemetry::{self, Metrics};
-
-/// What every handler can reach; one instance shared by all workers.
-#[derive(Debug)]
-pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub store: Store,
-    pub tokens: Arc<TokenService>,
-    pub redis: Option<Redis>,
-    pub metrics: Metrics,
-    pub keyring: Arc<Keyring>,
-    /// Every served environment's snapshot, in memory; write handlers reload it after commit.
-    pub snapshots: Arc<Snapshots>,
-    /// One permit per open `/v1/sdk/stream` (`max_streams`): streams hold memory and a socket
-    /// for as long as the client stays, so their number is bounded per instance.
-    pub stream_slots: Arc<tokio::sync::Semaphore>,
-}
 
 /// The shared back end of a server or a host-side command: keys, store, tokens.
 #[derive(Debug)]
@@ -102,7 +87,7 @@ impl Application {
         let redis = settings
             .redis_url
             .as_deref()
-            .map(Redis::connect)
+            .map(|url| Redis::connect(url, &settings.redis_prefix))
             .transpose()?;
         if let Some(redis) = &redis
             && let Err(error) = redis.ping().await

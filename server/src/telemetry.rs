@@ -26,7 +26,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::settings::{LogFormat, Settings};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Flushes exported traces when dropped at shutdown.
 #[derive(Debug, Default)]

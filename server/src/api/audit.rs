@@ -11,7 +11,7 @@ use super::{Page, Routes, ValidQuery, cursor};
 use crate::auth::{Authorized, scope};
 use crate::domain::Access;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::audit::{self, Filter};
 
 pub fn routes(routes: &mut Routes) {

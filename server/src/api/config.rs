@@ -13,7 +13,7 @@ use crate::auth::{Authorized, scope};
 use crate::domain::ConfigKey;
 use crate::error::ApiError;
 use crate::export::{self, Format};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::WriteIntent;
 use crate::store::config::{self, KeyChange, ResolvedEntry};
 use crate::store::promotion::{self, PromotionRequest};

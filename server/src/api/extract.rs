@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, FieldError};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// A JSON body deserialized with the path of the first bad field (`body.scopes[1]`).
 /// Requires `Content-Type: application/json` (or any `+json` type) and honours the body limit.

@@ -11,7 +11,7 @@ use super::extract::{OptionalJson, RollbackBody};
 use super::{Page, PageQuery, Routes, ValidJson, ValidQuery};
 use crate::auth::{Authorized, scope};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::flag_states::{self, StateView};
 use crate::store::{StoreError, StoreResult, WriteIntent};
 

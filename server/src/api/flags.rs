@@ -13,7 +13,7 @@ use super::{Page, PageQuery, Routes, ValidJson, ValidQuery, cursor};
 use crate::auth::{Authorized, Principal, scope};
 use crate::domain::Access;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{StoreError, flags};
 
 pub fn routes(routes: &mut Routes) {

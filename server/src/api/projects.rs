@@ -8,7 +8,7 @@ use super::{Page, PageQuery, Routes, ValidJson, ValidQuery, cursor};
 use crate::auth::{Authorized, scope};
 use crate::domain::{Access, Slug};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{StoreError, projects};
 
 pub fn routes(routes: &mut Routes) {

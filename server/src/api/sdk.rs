@@ -20,7 +20,7 @@ use crate::auth::{Authorized, Principal, scope};
 use crate::domain::Access;
 use crate::error::{ApiError, FieldError};
 use crate::snapshots::EnvironmentSnapshot;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(routes: &mut Routes) {
     routes.add(Method::GET, "/v1/sdk/snapshot", snapshot).add(

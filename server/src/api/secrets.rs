@@ -18,7 +18,7 @@ use crate::domain::{Access, ConfigKey};
 use crate::error::ApiError;
 use crate::export::{self, Format};
 use crate::secrets::SecretValue;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{EnvPath, WriteIntent, config, secrets};
 
 const SECRET: &str = "/v1/projects/{project}/environments/{env}/secrets/{name}";

@@ -10,7 +10,7 @@ use super::flags::require_all_environments;
 use super::{Page, PageQuery, Routes, ValidJson, ValidQuery, cursor};
 use crate::auth::{Authorized, scope};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::segments::{self, StoredSegment};
 

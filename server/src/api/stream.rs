@@ -26,7 +26,7 @@ use super::{Routes, ValidQuery};
 use crate::auth::{Authorized, scope};
 use crate::error::ApiError;
 use crate::snapshots::{Change, Snapshots};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(routes: &mut Routes) {
     routes.add(Method::GET, "/v1/sdk/stream", stream);

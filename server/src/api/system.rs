@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::Routes;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(routes: &mut Routes) {
     routes

@@ -9,7 +9,7 @@ use super::{Page, PageQuery, Routes, ValidJson, ValidQuery, cursor};
 use crate::auth::{Authorized, Principal, TokenRequest, scope};
 use crate::domain::{Access, Scope, ScopeSet};
 use crate::error::{ApiError, FieldError};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::tokens::{self, TokenRecord, TokenView};
 

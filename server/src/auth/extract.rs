@@ -17,7 +17,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use super::{AuthError, Principal};
 use crate::domain::Scope;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::audit::Actor;
 
 /// Compile-time scope requirements for [`Authorized`].

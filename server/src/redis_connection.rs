@@ -16,6 +16,9 @@ const COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
 pub struct Redis {
     client: redis::Client,
     manager: ConnectionManager,
+    /// Put in front of every key and channel name (`{prefix}:{name}`), see
+    /// `SWITCHBOARD_REDIS_PREFIX`.
+    prefix: std::sync::Arc<str>,
 }
 
 impl std::fmt::Debug for Redis {
@@ -26,7 +29,7 @@ impl std::fmt::Debug for Redis {
 
 impl Redis {
     /// Prepares the connection without waiting for Redis to answer.
-    pub fn connect(url: &str) -> anyhow::Result<Self> {
+    pub fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url).context("REDIS_URL is not a valid Redis URL")?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(COMMAND_TIMEOUT))
@@ -35,7 +38,11 @@ impl Redis {
             .set_max_delay(Duration::from_millis(200));
         let manager = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .context("REDIS_URL: cannot set up the connection")?;
-        Ok(Self { client, manager })
+        Ok(Self {
+            client,
+            manager,
+            prefix: prefix.into(),
+        })
     }
 
     /// `PING`, bounded by the command timeout.
@@ -53,11 +60,16 @@ impl Redis {
 }
 
 impl Redis {
+    /// The full Redis name of a key or channel.
+    fn name(&self, name: &str) -> String {
+        format!("{}:{name}", self.prefix)
+    }
+
     /// `GET key`, bounded by the command timeout; `None` when absent or Redis is unreachable.
     pub async fn get_bytes(&self, key: &str) -> Option<Vec<u8>> {
         let mut connection = self.manager.clone();
         let mut get = redis::cmd("GET");
-        get.arg(key);
+        get.arg(self.name(key));
         let command = get.query_async::<Option<Vec<u8>>>(&mut connection);
         match tokio::time::timeout(COMMAND_TIMEOUT * 2, command).await {
             Ok(Ok(value)) => value,
@@ -74,7 +86,10 @@ impl Redis {
     pub async fn set_bytes(&self, key: &str, value: &[u8], ttl: Duration) {
         let mut connection = self.manager.clone();
         let mut set = redis::cmd("SET");
-        set.arg(key).arg(value).arg("EX").arg(ttl.as_secs().max(1));
+        set.arg(self.name(key))
+            .arg(value)
+            .arg("EX")
+            .arg(ttl.as_secs().max(1));
         let command = set.query_async::<()>(&mut connection);
         match tokio::time::timeout(COMMAND_TIMEOUT * 2, command).await {
             Ok(Ok(())) => {}
@@ -87,7 +102,7 @@ impl Redis {
     pub async fn publish(&self, channel: &str, payload: &[u8]) {
         let mut connection = self.manager.clone();
         let mut publish = redis::cmd("PUBLISH");
-        publish.arg(channel).arg(payload);
+        publish.arg(self.name(channel)).arg(payload);
         let command = publish.query_async::<i64>(&mut connection);
         match tokio::time::timeout(COMMAND_TIMEOUT * 2, command).await {
             Ok(Ok(_)) => {}
@@ -105,6 +120,7 @@ impl Redis {
         R: Fn() + Send + Sync,
     {
         use futures_util::StreamExt;
+        let full_channel = self.name(channel);
         let mut delay = Duration::from_millis(100);
         let mut first = true;
         loop {
@@ -113,7 +129,7 @@ impl Redis {
                     tokio::time::timeout(COMMAND_TIMEOUT * 2, self.client.get_async_pubsub())
                         .await
                         .map_err(|_| anyhow::anyhow!("connecting timed out"))??;
-                pubsub.subscribe(channel).await?;
+                pubsub.subscribe(full_channel.as_str()).await?;
                 anyhow::Ok(pubsub)
             }
             .await;

@@ -1,0 +1,29 @@
+//! [`AppState`]: what every handler can reach, built once by [`crate::startup`] and shared by
+//! all workers. Its own module so that `api`, `auth` and `telemetry` depend on it without
+//! depending on start-up (which depends on them).
+
+use std::sync::Arc;
+
+use crate::auth::TokenService;
+use crate::keys::Keyring;
+use crate::redis_connection::Redis;
+use crate::settings::Settings;
+use crate::snapshots::Snapshots;
+use crate::store::Store;
+use crate::telemetry::Metrics;
+
+/// What every handler can reach; one instance shared by all workers.
+#[derive(Debug)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub tokens: Arc<TokenService>,
+    pub redis: Option<Redis>,
+    pub metrics: Metrics,
+    pub keyring: Arc<Keyring>,
+    /// Every served environment's snapshot, in memory; write handlers reload it after commit.
+    pub snapshots: Arc<Snapshots>,
+    /// One permit per open `/v1/sdk/stream` (`max_streams`): streams hold memory and a socket
+    /// for as long as the client stays, so their number is bounded per instance.
+    pub stream_slots: Arc<tokio::sync::Semaphore>,
+}
