@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 
+/// The limit reported when no settings are installed: the documented default of
+/// `max_body_bytes` (settings.rs, README configuration table), so a 413 never names another.
+const DEFAULT_BODY_LIMIT: usize = 1_048_576;
+
 /// A JSON body deserialized with the path of the first bad field (`body.scopes[1]`).
 /// Requires `Content-Type: application/json` (or any `+json` type) and honours the body limit.
 #[derive(Debug)]
@@ -39,7 +43,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
             .app_data::<web::Data<AppState>>()
             .map(|state| state.settings.max_body_bytes)
             .and_then(|limit| usize::try_from(limit).ok())
-            .unwrap_or(262_144);
+            .unwrap_or(DEFAULT_BODY_LIMIT);
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             if !content_type_ok {
