@@ -52,6 +52,12 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// A path parameter without its shape: nothing by such a name can exist.
+    #[error("{detail}")]
+    PathNotFound {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("{0}")]
@@ -92,6 +98,15 @@ impl ApiError {
         }
     }
 
+    /// A path parameter that cannot name anything: the parameter and its shape, not the value.
+    pub fn path_not_found(field: impl Into<String>, shape: impl Into<String>) -> Self {
+        let error = FieldError::new(field, shape);
+        Self::PathNotFound {
+            detail: format!("{}: {}", error.field, error.message),
+            errors: vec![error],
+        }
+    }
+
     pub fn not_found(what: impl std::fmt::Display) -> Self {
         Self::NotFound(format!("{what} not found"))
     }
@@ -102,7 +117,7 @@ impl ApiError {
             ApiError::Unprocessable { .. } => "validation-failed",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotFound(_) => "not-found",
+            ApiError::NotFound(_) | ApiError::PathNotFound { .. } => "not-found",
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::PreconditionFailed(_) => "precondition-failed",
@@ -117,7 +132,9 @@ impl ApiError {
 
     fn errors(&self) -> &[FieldError] {
         match self {
-            ApiError::BadRequest { errors, .. } | ApiError::Unprocessable { errors, .. } => errors,
+            ApiError::BadRequest { errors, .. }
+            | ApiError::Unprocessable { errors, .. }
+            | ApiError::PathNotFound { errors, .. } => errors,
             _ => &[],
         }
     }
@@ -174,7 +191,7 @@ impl ResponseError for ApiError {
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::PathNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,

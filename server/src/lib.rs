@@ -17,6 +17,7 @@
 //!   turns a request into a typed, authorized [`auth::Principal`].
 //! - [`snapshots`]: the in-memory cache of environments' SDK snapshots (compiled, serialized and
 //!   gzipped once per change), kept current by write handlers and a revision poller.
+//! - [`changes`]: the one post-commit step (snapshot reload and bus announcement) writes go through.
 //! - [`api`]: HTTP handlers, one module per resource, each mounting its own routes.
 //! - [`error`]: the one place where failures become `application/problem+json`.
 //! - [`export`]: config and secrets rendered as JSON, dotenv or shell lines for pipelines.
@@ -28,6 +29,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod changes;
 pub mod cli;
 pub mod domain;
 pub mod error;

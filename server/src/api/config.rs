@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use super::etag::{etag, if_match};
 use super::extract::RollbackBody;
+use super::path::{ConfigKeyParam, Env, Project, TypedPath};
 use super::{Page, PageQuery, Routes, ValidJson, ValidQuery};
 use crate::auth::{Authorized, scope};
-use crate::domain::ConfigKey;
 use crate::error::ApiError;
 use crate::export::{self, Format};
 use crate::state::AppState;
@@ -73,10 +73,9 @@ struct ResolvedView<'a> {
 async fn list(
     _auth: Authorized<scope::ConfigRead>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    TypedPath((project, env)): TypedPath<(Project, Env)>,
     ValidQuery(query): ValidQuery<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env) = path.into_inner();
     let entries = config::resolved(&state.store, &project, &env).await?;
     let Some(format) = query.format else {
         return Ok(HttpResponse::Ok().json(ResolvedView {
@@ -91,10 +90,6 @@ async fn list(
     Ok(HttpResponse::Ok()
         .content_type(format.content_type())
         .body(body.as_str().to_owned()))
-}
-
-fn key_of(raw: &str) -> Result<ConfigKey, ApiError> {
-    ConfigKey::parse(raw).map_err(|e| ApiError::invalid("path.key", e.to_string()))
 }
 
 /// A resolved entry with the `ETag` of the environment's own override (`"0"` when inherited).
@@ -113,10 +108,9 @@ fn entry_response(env: &str, entry: &ResolvedEntry) -> HttpResponse {
 async fn get(
     _auth: Authorized<scope::ConfigRead>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String, String)>,
+    TypedPath((project, env, key)): TypedPath<(Project, Env, ConfigKeyParam)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env, key) = path.into_inner();
-    let entry = config::get(&state.store, &project, &env, key_of(&key)?.as_str()).await?;
+    let entry = config::get(&state.store, &project, &env, &key).await?;
     Ok(entry_response(&env, &entry))
 }
 
@@ -154,18 +148,16 @@ async fn put(
     auth: Authorized<scope::ConfigWrite>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<(String, String, String)>,
+    TypedPath((project, env, key)): TypedPath<(Project, Env, ConfigKeyParam)>,
     ValidJson(body): ValidJson<PutBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env, key) = path.into_inner();
-    let key = key_of(&key)?;
     check_entry(&body.value, body.description.as_deref())?;
     let change = KeyChange {
         key: key.to_string(),
         value: Some(body.value),
         description: body.description,
     };
-    config::change(
+    let written = config::change(
         &state.store,
         &auth.actor,
         &project,
@@ -178,8 +170,8 @@ async fn put(
         },
     )
     .await?;
-    state.snapshots.reload_project(&project).await;
-    let entry = config::get(&state.store, &project, &env, key.as_str()).await?;
+    state.publish(written).await;
+    let entry = config::get(&state.store, &project, &env, &key).await?;
     Ok(entry_response(&env, &entry))
 }
 
@@ -189,16 +181,14 @@ async fn remove(
     auth: Authorized<scope::ConfigWrite>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<(String, String, String)>,
+    TypedPath((project, env, key)): TypedPath<(Project, Env, ConfigKeyParam)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env, key) = path.into_inner();
-    let key = key_of(&key)?;
     let change = KeyChange {
         key: key.to_string(),
         value: None,
         description: None,
     };
-    config::change(
+    let written = config::change(
         &state.store,
         &auth.actor,
         &project,
@@ -211,7 +201,7 @@ async fn remove(
         },
     )
     .await?;
-    state.snapshots.reload_project(&project).await;
+    state.publish(written).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -219,21 +209,12 @@ async fn remove(
 async fn versions(
     _auth: Authorized<scope::ConfigRead>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String, String)>,
+    TypedPath((project, env, key)): TypedPath<(Project, Env, ConfigKeyParam)>,
     ValidQuery(query): ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env, key) = path.into_inner();
     let limit = query.limit()?;
     let before = query.numeric_cursor()?;
-    let items = config::versions(
-        &state.store,
-        &project,
-        &env,
-        key_of(&key)?.as_str(),
-        before,
-        limit,
-    )
-    .await?;
+    let items = config::versions(&state.store, &project, &env, &key, before, limit).await?;
     Ok(HttpResponse::Ok().json(Page::new(items, limit, |v| v.version.to_string())))
 }
 
@@ -243,20 +224,18 @@ async fn rollback(
     auth: Authorized<scope::ConfigWrite>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<(String, String, String)>,
+    TypedPath((project, env, key)): TypedPath<(Project, Env, ConfigKeyParam)>,
     ValidJson(body): ValidJson<RollbackBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env, key) = path.into_inner();
-    let key = key_of(&key)?;
     let (value, description) =
-        config::value_at(&state.store, &project, &env, key.as_str(), body.version).await?;
+        config::value_at(&state.store, &project, &env, &key, body.version).await?;
     let change = KeyChange {
         key: key.to_string(),
         value,
         description: Some(description),
     };
     let comment = format!("rollback to version {}", body.version);
-    config::change(
+    let written = config::change(
         &state.store,
         &auth.actor,
         &project,
@@ -269,8 +248,8 @@ async fn rollback(
         },
     )
     .await?;
-    state.snapshots.reload_project(&project).await;
-    match config::get(&state.store, &project, &env, key.as_str()).await {
+    state.publish(written).await;
+    match config::get(&state.store, &project, &env, &key).await {
         Ok(entry) => Ok(entry_response(&env, &entry)),
         Err(crate::store::StoreError::Absent(_)) => Ok(HttpResponse::NoContent().finish()),
         Err(other) => Err(other.into()),
@@ -288,10 +267,9 @@ struct DiffQuery {
 async fn diff(
     auth: Authorized<scope::ConfigRead>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    TypedPath((project, env)): TypedPath<(Project, Env)>,
     ValidQuery(query): ValidQuery<DiffQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env) = path.into_inner();
     check_source_access(&auth, &query.from)?;
     Ok(HttpResponse::Ok().json(promotion::diff(&state.store, &project, &query.from, &env).await?))
 }
@@ -324,17 +302,16 @@ struct PromoteBody {
 async fn promote(
     auth: Authorized<scope::ConfigWrite>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    TypedPath((project, env)): TypedPath<(Project, Env)>,
     ValidJson(body): ValidJson<PromoteBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env) = path.into_inner();
     check_source_access(&auth, &body.from)?;
     let request = PromotionRequest {
         keys: body.keys,
         remove_missing: body.remove_missing,
         dry_run: body.dry_run,
     };
-    let result = promotion::promote(
+    let committed = promotion::promote(
         &state.store,
         &auth.actor,
         &project,
@@ -343,8 +320,6 @@ async fn promote(
         request,
     )
     .await?;
-    if !result.dry_run && !result.changes.is_empty() {
-        state.snapshots.reload_project(&project).await;
-    }
+    let result = state.publish(committed).await;
     Ok(HttpResponse::Ok().json(result))
 }

@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::extract::double_option;
+use super::path::{Env, Project, TypedPath};
 use super::projects::{check_description, confirmation};
 use super::{Page, PageQuery, Routes, ValidJson, ValidQuery, cursor};
 use crate::auth::{Authorized, scope};
@@ -77,10 +78,9 @@ fn check_position(position: Option<i64>) -> Result<(), ApiError> {
 async fn create(
     auth: Authorized<scope::Admin>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    TypedPath((project,)): TypedPath<(Project,)>,
     ValidJson(body): ValidJson<NewEnvironmentBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let project = path.into_inner();
     check_description(&body.description)?;
     check_position(body.position)?;
     if !auth.principal().environments.allows(body.name.as_str()) {
@@ -118,10 +118,9 @@ async fn create(
 async fn list(
     auth: Authorized<scope::AnyToken>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    TypedPath((project,)): TypedPath<(Project,)>,
     ValidQuery(query): ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let project = path.into_inner();
     let limit = query.limit()?;
     let after = match query.cursor.as_deref() {
         Some(raw) => {
@@ -159,9 +158,8 @@ async fn list(
 async fn get(
     _auth: Authorized<scope::AnyToken>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    TypedPath((project, env)): TypedPath<(Project, Env)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env) = path.into_inner();
     let environment = environments::get(&state.store, &project, &env)
         .await
         .map_err(|e| not_found(e, &project, &env))?;
@@ -172,10 +170,9 @@ async fn get(
 async fn update(
     auth: Authorized<scope::Admin>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    TypedPath((project, env)): TypedPath<(Project, Env)>,
     ValidJson(body): ValidJson<EnvironmentPatchBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env) = path.into_inner();
     if let Some(description) = &body.description {
         check_description(description)?;
     }
@@ -198,10 +195,9 @@ async fn update(
 async fn delete(
     auth: Authorized<scope::Admin>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    TypedPath((project, env)): TypedPath<(Project, Env)>,
     ValidQuery(query): ValidQuery<DeleteQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env) = path.into_inner();
     let confirmed = confirmation(query.confirm.as_deref(), &env)?;
     environments::delete(&state.store, &auth.actor, &project, &env, confirmed)
         .await

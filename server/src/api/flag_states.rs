@@ -8,11 +8,13 @@ use switchboard_core::{BasisPoints, FieldError, FlagState, FlagType, Serve, Vali
 
 use super::etag::{etag, if_match};
 use super::extract::{OptionalJson, RollbackBody};
+use super::path::{Env, FlagKeyParam, Project, TypedPath};
 use super::{Page, PageQuery, Routes, ValidJson, ValidQuery};
 use crate::auth::{Authorized, scope};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::flag_states::{self, StateView};
+use crate::store::kill_switch;
 use crate::store::{StoreError, StoreResult, WriteIntent};
 
 const STATE: &str = "/v1/projects/{project}/environments/{env}/flags/{key}";
@@ -63,7 +65,7 @@ pub fn routes(routes: &mut Routes) {
         );
 }
 
-type StatePath = web::Path<(String, String, String)>;
+type StatePath = TypedPath<(Project, Env, FlagKeyParam)>;
 
 /// How a state change is recorded: its audit action and history comment.
 struct Kind<'a> {
@@ -77,17 +79,16 @@ fn state_response(view: &StateView) -> HttpResponse {
         .json(view)
 }
 
-/// Runs a state change and refreshes the environment's snapshot.
+/// Runs a state change and its post-commit step.
 async fn apply(
     state: &AppState,
     auth: &Authorized<scope::FlagsWrite>,
     req: &HttpRequest,
-    path: (String, String, String),
+    TypedPath((project, env, key)): StatePath,
     kind: Kind<'_>,
     change: impl FnOnce(&crate::store::flags::Flag, FlagState) -> StoreResult<FlagState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env, key) = path;
-    let view = flag_states::change(
+    let changed = flag_states::change(
         &state.store,
         &auth.actor,
         &project,
@@ -101,7 +102,7 @@ async fn apply(
         change,
     )
     .await?;
-    state.snapshots.reload_environment(&project, &env).await;
+    let view = state.publish(changed).await;
     Ok(state_response(&view))
 }
 
@@ -109,9 +110,8 @@ async fn apply(
 async fn get(
     _auth: Authorized<scope::FlagsRead>,
     state: web::Data<AppState>,
-    path: StatePath,
+    TypedPath((project, env, key)): StatePath,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env, key) = path.into_inner();
     let view = flag_states::get(&state.store, &project, &env, &key).await?;
     Ok(state_response(&view))
 }
@@ -128,10 +128,7 @@ async fn put(
         action: "flag.state.update",
         comment: "",
     };
-    apply(&state, &auth, &req, path.into_inner(), kind, |_, _| {
-        Ok(body)
-    })
-    .await
+    apply(&state, &auth, &req, path, kind, |_, _| Ok(body)).await
 }
 
 #[tracing::instrument(skip_all)]
@@ -141,7 +138,7 @@ async fn enable(
     req: HttpRequest,
     path: StatePath,
 ) -> Result<HttpResponse, ApiError> {
-    set_enabled(&state, &auth, &req, path.into_inner(), true).await
+    set_enabled(&state, &auth, &req, path, true).await
 }
 
 #[tracing::instrument(skip_all)]
@@ -151,7 +148,7 @@ async fn disable(
     req: HttpRequest,
     path: StatePath,
 ) -> Result<HttpResponse, ApiError> {
-    set_enabled(&state, &auth, &req, path.into_inner(), false).await
+    set_enabled(&state, &auth, &req, path, false).await
 }
 
 /// The one-line toggles: only `enabled` changes; doing it twice records nothing.
@@ -159,7 +156,7 @@ async fn set_enabled(
     state: &AppState,
     auth: &Authorized<scope::FlagsWrite>,
     req: &HttpRequest,
-    path: (String, String, String),
+    path: StatePath,
     enabled: bool,
 ) -> Result<HttpResponse, ApiError> {
     let kind = if enabled {
@@ -226,32 +223,25 @@ async fn rollout(
         action: "flag.rollout",
         comment: &comment,
     };
-    apply(
-        &state,
-        &auth,
-        &req,
-        path.into_inner(),
-        kind,
-        |flag, mut s| {
-            let boolean = flag.definition.flag_type == FlagType::Boolean;
-            let pick = |given: Option<String>, default: &str, field: &str| match given {
-                Some(v) => Ok(v),
-                None if boolean => Ok(default.to_owned()),
-                None => Err(StoreError::Invalid(ValidationErrors(vec![
-                    FieldError::new(field, "is required for a non-boolean flag"),
-                ]))),
-            };
-            let on = pick(body.variant, "on", "variant")?;
-            let off = pick(body.otherwise, "off", "otherwise")?;
-            let mut serve = Serve::rollout(on, off, share);
-            if let (Serve::Split(previous), Serve::Split(next)) = (&s.default_serve, &mut serve) {
-                next.stickiness = previous.stickiness.clone();
-                next.salt = previous.salt.clone();
-            }
-            s.default_serve = serve;
-            Ok(s)
-        },
-    )
+    apply(&state, &auth, &req, path, kind, |flag, mut s| {
+        let boolean = flag.definition.flag_type == FlagType::Boolean;
+        let pick = |given: Option<String>, default: &str, field: &str| match given {
+            Some(v) => Ok(v),
+            None if boolean => Ok(default.to_owned()),
+            None => Err(StoreError::Invalid(ValidationErrors(vec![
+                FieldError::new(field, "is required for a non-boolean flag"),
+            ]))),
+        };
+        let on = pick(body.variant, "on", "variant")?;
+        let off = pick(body.otherwise, "off", "otherwise")?;
+        let mut serve = Serve::rollout(on, off, share);
+        if let (Serve::Split(previous), Serve::Split(next)) = (&s.default_serve, &mut serve) {
+            next.stickiness = previous.stickiness.clone();
+            next.salt = previous.salt.clone();
+        }
+        s.default_serve = serve;
+        Ok(s)
+    })
     .await
 }
 
@@ -259,10 +249,9 @@ async fn rollout(
 async fn versions(
     _auth: Authorized<scope::FlagsRead>,
     state: web::Data<AppState>,
-    path: StatePath,
+    TypedPath((project, env, key)): StatePath,
     ValidQuery(query): ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env, key) = path.into_inner();
     let limit = query.limit()?;
     let before = query.numeric_cursor()?;
     let items = flag_states::versions(&state.store, &project, &env, &key, before, limit).await?;
@@ -274,19 +263,23 @@ async fn rollback(
     auth: Authorized<scope::FlagsWrite>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: StatePath,
+    TypedPath((project, env, key)): StatePath,
     ValidJson(body): ValidJson<RollbackBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env, key) = path.into_inner();
     let old = flag_states::state_at(&state.store, &project, &env, &key, body.version).await?;
     let comment = format!("rollback to version {}", body.version);
     let kind = Kind {
         action: "flag.rollback",
         comment: &comment,
     };
-    apply(&state, &auth, &req, (project, env, key), kind, |_, _| {
-        Ok(old)
-    })
+    apply(
+        &state,
+        &auth,
+        &req,
+        TypedPath((project, env, key)),
+        kind,
+        |_, _| Ok(old),
+    )
     .await
 }
 
@@ -301,10 +294,9 @@ struct KillBody {
 async fn kill_status(
     _auth: Authorized<scope::FlagsRead>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    TypedPath((project, env)): TypedPath<(Project, Env)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env) = path.into_inner();
-    Ok(HttpResponse::Ok().json(flag_states::get_kill(&state.store, &project, &env).await?))
+    Ok(HttpResponse::Ok().json(kill_switch::get_kill(&state.store, &project, &env).await?))
 }
 
 /// Pulls the kill switch: every flag of the environment serves its off variant at once.
@@ -312,10 +304,9 @@ async fn kill_status(
 async fn kill(
     auth: Authorized<scope::FlagsWrite>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    TypedPath((project, env)): TypedPath<(Project, Env)>,
     OptionalJson(body): OptionalJson<KillBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env) = path.into_inner();
     let reason = body.unwrap_or_default().reason;
     if reason.chars().count() > 1_000 {
         return Err(ApiError::invalid(
@@ -323,9 +314,9 @@ async fn kill(
             "must be at most 1000 characters",
         ));
     }
-    let view =
-        flag_states::set_kill(&state.store, &auth.actor, &project, &env, true, &reason).await?;
-    state.snapshots.reload_environment(&project, &env).await;
+    let pulled =
+        kill_switch::set_kill(&state.store, &auth.actor, &project, &env, true, &reason).await?;
+    let view = state.publish(pulled).await;
     Ok(HttpResponse::build(StatusCode::OK).json(view))
 }
 
@@ -334,10 +325,10 @@ async fn kill(
 async fn restore(
     auth: Authorized<scope::FlagsWrite>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    TypedPath((project, env)): TypedPath<(Project, Env)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env) = path.into_inner();
-    let view = flag_states::set_kill(&state.store, &auth.actor, &project, &env, false, "").await?;
-    state.snapshots.reload_environment(&project, &env).await;
+    let released =
+        kill_switch::set_kill(&state.store, &auth.actor, &project, &env, false, "").await?;
+    let view = state.publish(released).await;
     Ok(HttpResponse::Ok().json(view))
 }

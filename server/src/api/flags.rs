@@ -9,6 +9,7 @@ use serde::Deserialize;
 use switchboard_core::{FlagDefinition, FlagType, Variant};
 
 use super::etag::{etag, if_match};
+use super::path::{FlagKeyParam, Project, TypedPath};
 use super::{Page, PageQuery, Routes, ValidJson, ValidQuery, cursor};
 use crate::auth::{Authorized, Principal, scope};
 use crate::domain::Access;
@@ -78,16 +79,15 @@ fn flag_response(status: actix_web::http::StatusCode, flag: &flags::Flag) -> Htt
 async fn create(
     auth: Authorized<scope::FlagsWrite>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    TypedPath((project,)): TypedPath<(Project,)>,
     ValidJson(body): ValidJson<DefinitionBody>,
 ) -> Result<HttpResponse, ApiError> {
     require_all_environments(auth.principal())?;
-    let project = path.into_inner();
     let Some(key) = body.key.clone() else {
         return Err(ApiError::invalid("body.key", "is required"));
     };
     let definition = body.into_definition(key.clone());
-    let flag = flags::create(&state.store, &auth.actor, &project, definition)
+    let created = flags::create(&state.store, &auth.actor, &project, definition)
         .await
         .map_err(|e| match e {
             StoreError::Conflict => ApiError::Conflict(format!(
@@ -95,7 +95,7 @@ async fn create(
             )),
             other => other.into(),
         })?;
-    state.snapshots.reload_project(&project).await;
+    let flag = state.publish(created).await;
     let mut response = flag_response(actix_web::http::StatusCode::CREATED, &flag);
     if let Ok(location) =
         header::HeaderValue::from_str(&format!("/v1/projects/{project}/flags/{key}"))
@@ -109,12 +109,12 @@ async fn create(
 async fn list(
     _auth: Authorized<scope::FlagsRead>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    TypedPath((project,)): TypedPath<(Project,)>,
     ValidQuery(query): ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit()?;
     let after = query.cursor.as_deref().map(cursor::decode).transpose()?;
-    let items = flags::list(&state.store, &path, after.as_deref(), limit).await?;
+    let items = flags::list(&state.store, &project, after.as_deref(), limit).await?;
     Ok(HttpResponse::Ok().json(Page::new(items, limit, |f| f.definition.key.clone())))
 }
 
@@ -122,9 +122,8 @@ async fn list(
 async fn get(
     _auth: Authorized<scope::FlagsRead>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    TypedPath((project, key)): TypedPath<(Project, FlagKeyParam)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, key) = path.into_inner();
     let flag = flags::get(&state.store, &project, &key).await?;
     Ok(flag_response(actix_web::http::StatusCode::OK, &flag))
 }
@@ -134,19 +133,18 @@ async fn update(
     auth: Authorized<scope::FlagsWrite>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    TypedPath((project, key)): TypedPath<(Project, FlagKeyParam)>,
     ValidJson(body): ValidJson<DefinitionBody>,
 ) -> Result<HttpResponse, ApiError> {
     require_all_environments(auth.principal())?;
-    let (project, key) = path.into_inner();
-    if body.key.as_ref().is_some_and(|k| *k != key) {
+    if body.key.as_ref().is_some_and(|k| k.as_str() != &*key) {
         return Err(ApiError::invalid(
             "body.key",
             "a flag's key cannot change; create a new flag instead",
         ));
     }
-    let definition = body.into_definition(key.clone());
-    let flag = flags::update(
+    let definition = body.into_definition(key.to_string());
+    let updated = flags::update(
         &state.store,
         &auth.actor,
         &project,
@@ -155,7 +153,7 @@ async fn update(
         if_match(&req)?,
     )
     .await?;
-    state.snapshots.reload_project(&project).await;
+    let flag = state.publish(updated).await;
     Ok(flag_response(actix_web::http::StatusCode::OK, &flag))
 }
 
@@ -163,11 +161,10 @@ async fn update(
 async fn delete(
     auth: Authorized<scope::FlagsWrite>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    TypedPath((project, key)): TypedPath<(Project, FlagKeyParam)>,
 ) -> Result<HttpResponse, ApiError> {
     require_all_environments(auth.principal())?;
-    let (project, key) = path.into_inner();
-    flags::delete(&state.store, &auth.actor, &project, &key).await?;
-    state.snapshots.reload_project(&project).await;
+    let deleted = flags::delete(&state.store, &auth.actor, &project, &key).await?;
+    state.publish(deleted).await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -9,6 +9,7 @@ mod etag;
 mod extract;
 mod flag_states;
 mod flags;
+mod path;
 mod projects;
 mod sdk;
 mod secrets;

@@ -4,6 +4,7 @@ use actix_web::http::{Method, header};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
+use super::path::{Project, TypedPath};
 use super::{Page, PageQuery, Routes, ValidJson, ValidQuery, cursor};
 use crate::auth::{Authorized, scope};
 use crate::domain::{Access, Slug};
@@ -99,9 +100,8 @@ async fn list(
 async fn get(
     _auth: Authorized<scope::AnyToken>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    TypedPath((name,)): TypedPath<(Project,)>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = path.into_inner();
     let project = projects::get(&state.store, &name)
         .await
         .map_err(|e| not_found(e, &name))?;
@@ -112,10 +112,9 @@ async fn get(
 async fn update(
     auth: Authorized<scope::Admin>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    TypedPath((name,)): TypedPath<(Project,)>,
     ValidJson(body): ValidJson<ProjectPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = path.into_inner();
     if let Some(description) = &body.description {
         check_description(description)?;
     }
@@ -134,10 +133,9 @@ async fn update(
 async fn delete(
     auth: Authorized<scope::Admin>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    TypedPath((name,)): TypedPath<(Project,)>,
     ValidQuery(query): ValidQuery<DeleteQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = path.into_inner();
     let confirmed = confirmation(query.confirm.as_deref(), &name)?;
     projects::delete(&state.store, &auth.actor, &name, confirmed)
         .await

@@ -12,9 +12,10 @@ use zeroize::Zeroizing;
 
 use super::etag::{etag, if_match};
 use super::extract::RollbackBody;
+use super::path::{Env, Project, SecretName, TypedPath};
 use super::{Routes, ValidJson, ValidQuery};
 use crate::auth::{Authorized, scope};
-use crate::domain::{Access, ConfigKey};
+use crate::domain::Access;
 use crate::error::ApiError;
 use crate::export::{self, Format};
 use crate::secrets::SecretValue;
@@ -55,10 +56,6 @@ pub fn routes(routes: &mut Routes) {
 /// Largest secret value, in bytes.
 pub const MAX_SECRET_BYTES: usize = 65_536;
 
-fn name_of(raw: &str) -> Result<ConfigKey, ApiError> {
-    ConfigKey::parse(raw).map_err(|e| ApiError::invalid("path.name", e.to_string()))
-}
-
 fn no_store(mut response: HttpResponse) -> HttpResponse {
     response.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -71,9 +68,8 @@ fn no_store(mut response: HttpResponse) -> HttpResponse {
 async fn list(
     _auth: Authorized<scope::SecretsRead>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    TypedPath((project, env)): TypedPath<(Project, Env)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env) = path.into_inner();
     let items = secrets::list(&state.store, &project, &env).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
@@ -90,17 +86,15 @@ struct SecretRead<'a> {
 async fn read(
     auth: Authorized<scope::SecretsRead>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String, String)>,
+    TypedPath((project, env, name)): TypedPath<(Project, Env, SecretName)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env, name) = path.into_inner();
-    let name = name_of(&name)?;
     let (meta, value) = secrets::read(
         &state.store,
         &state.keyring,
         &auth.actor,
         &project,
         &env,
-        name.as_str(),
+        &name,
     )
     .await?;
     let body = Zeroizing::new(
@@ -137,11 +131,9 @@ async fn write(
     auth: Authorized<scope::SecretsWrite>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<(String, String, String)>,
+    TypedPath((project, env, name)): TypedPath<(Project, Env, SecretName)>,
     ValidJson(body): ValidJson<WriteBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env, name) = path.into_inner();
-    let name = name_of(&name)?;
     if body.value.len() > MAX_SECRET_BYTES {
         return Err(ApiError::invalid(
             "body.value",
@@ -157,7 +149,7 @@ async fn write(
             project: &project,
             environment: &env,
         },
-        name.as_str(),
+        &name,
         &value,
         WriteIntent {
             expected: if_match(&req)?,
@@ -175,17 +167,9 @@ async fn write(
 async fn delete(
     auth: Authorized<scope::SecretsWrite>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String, String)>,
+    TypedPath((project, env, name)): TypedPath<(Project, Env, SecretName)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env, name) = path.into_inner();
-    secrets::delete(
-        &state.store,
-        &auth.actor,
-        &project,
-        &env,
-        name_of(&name)?.as_str(),
-    )
-    .await?;
+    secrets::delete(&state.store, &auth.actor, &project, &env, &name).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -193,10 +177,9 @@ async fn delete(
 async fn versions(
     _auth: Authorized<scope::SecretsRead>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String, String)>,
+    TypedPath((project, env, name)): TypedPath<(Project, Env, SecretName)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env, name) = path.into_inner();
-    let items = secrets::versions(&state.store, &project, &env, name_of(&name)?.as_str()).await?;
+    let items = secrets::versions(&state.store, &project, &env, &name).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
 
@@ -206,17 +189,15 @@ async fn rollback(
     auth: Authorized<scope::SecretsWrite>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<(String, String, String)>,
+    TypedPath((project, env, name)): TypedPath<(Project, Env, SecretName)>,
     ValidJson(body): ValidJson<RollbackBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env, name) = path.into_inner();
-    let name = name_of(&name)?;
     let old = secrets::value_at(
         &state.store,
         &state.keyring,
         &project,
         &env,
-        name.as_str(),
+        &name,
         body.version,
     )
     .await?;
@@ -229,7 +210,7 @@ async fn rollback(
             project: &project,
             environment: &env,
         },
-        name.as_str(),
+        &name,
         &old,
         WriteIntent {
             expected: if_match(&req)?,
@@ -259,10 +240,9 @@ struct ExportQuery {
 async fn export_all(
     auth: Authorized<scope::SecretsRead>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    TypedPath((project, env)): TypedPath<(Project, Env)>,
     ValidQuery(query): ValidQuery<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, env) = path.into_inner();
     let format = query.format.unwrap_or(Format::Dotenv);
     let mut pairs: Vec<(String, Value)> = Vec::new();
     if query.include_config {

@@ -7,6 +7,7 @@ use switchboard_core::{Condition, Segment};
 
 use super::etag::{etag, if_match};
 use super::flags::require_all_environments;
+use super::path::{Project, SegmentName, TypedPath};
 use super::{Page, PageQuery, Routes, ValidJson, ValidQuery, cursor};
 use crate::auth::{Authorized, scope};
 use crate::error::ApiError;
@@ -50,11 +51,10 @@ fn segment_response(status: StatusCode, segment: &StoredSegment) -> HttpResponse
 async fn create(
     auth: Authorized<scope::FlagsWrite>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    TypedPath((project,)): TypedPath<(Project,)>,
     ValidJson(body): ValidJson<SegmentBody>,
 ) -> Result<HttpResponse, ApiError> {
     require_all_environments(auth.principal())?;
-    let project = path.into_inner();
     let Some(name) = body.name else {
         return Err(ApiError::invalid("body.name", "is required"));
     };
@@ -71,7 +71,7 @@ async fn create(
             )),
             other => other.into(),
         })?;
-    state.snapshots.reload_project(&project).await;
+    let created = state.publish(created).await;
     let mut response = segment_response(StatusCode::CREATED, &created);
     if let Ok(location) =
         header::HeaderValue::from_str(&format!("/v1/projects/{project}/segments/{name}"))
@@ -85,12 +85,12 @@ async fn create(
 async fn list(
     _auth: Authorized<scope::FlagsRead>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    TypedPath((project,)): TypedPath<(Project,)>,
     ValidQuery(query): ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit()?;
     let after = query.cursor.as_deref().map(cursor::decode).transpose()?;
-    let items = segments::list(&state.store, &path, after.as_deref(), limit).await?;
+    let items = segments::list(&state.store, &project, after.as_deref(), limit).await?;
     Ok(HttpResponse::Ok().json(Page::new(items, limit, |s| s.segment.name.clone())))
 }
 
@@ -98,9 +98,8 @@ async fn list(
 async fn get(
     _auth: Authorized<scope::FlagsRead>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    TypedPath((project, name)): TypedPath<(Project, SegmentName)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, name) = path.into_inner();
     let segment = segments::get(&state.store, &project, &name).await?;
     Ok(segment_response(StatusCode::OK, &segment))
 }
@@ -110,19 +109,18 @@ async fn update(
     auth: Authorized<scope::FlagsWrite>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    TypedPath((project, name)): TypedPath<(Project, SegmentName)>,
     ValidJson(body): ValidJson<SegmentBody>,
 ) -> Result<HttpResponse, ApiError> {
     require_all_environments(auth.principal())?;
-    let (project, name) = path.into_inner();
-    if body.name.as_ref().is_some_and(|n| *n != name) {
+    if body.name.as_ref().is_some_and(|n| n.as_str() != &*name) {
         return Err(ApiError::invalid(
             "body.name",
             "a segment's name cannot change",
         ));
     }
     let segment = Segment {
-        name: name.clone(),
+        name: name.to_string(),
         description: body.description,
         conditions: body.conditions,
     };
@@ -135,7 +133,7 @@ async fn update(
         if_match(&req)?,
     )
     .await?;
-    state.snapshots.reload_project(&project).await;
+    let updated = state.publish(updated).await;
     Ok(segment_response(StatusCode::OK, &updated))
 }
 
@@ -143,11 +141,10 @@ async fn update(
 async fn delete(
     auth: Authorized<scope::FlagsWrite>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    TypedPath((project, name)): TypedPath<(Project, SegmentName)>,
 ) -> Result<HttpResponse, ApiError> {
     require_all_environments(auth.principal())?;
-    let (project, name) = path.into_inner();
-    segments::delete(&state.store, &auth.actor, &project, &name).await?;
-    state.snapshots.reload_project(&project).await;
+    let deleted = segments::delete(&state.store, &auth.actor, &project, &name).await?;
+    state.publish(deleted).await;
     Ok(HttpResponse::NoContent().finish())
 }

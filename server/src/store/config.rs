@@ -13,8 +13,9 @@ use serde_json::{Value, json};
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Row, Transaction};
 
 use super::audit::{self, Actor, Change};
-use super::flag_states::environment_id;
+use super::lookup::environment_id;
 use super::{Store, StoreError, StoreResult, WriteIntent, format_micros, now_micros};
+use crate::changes::{Changed, Committed};
 
 /// One key of an environment's resolved configuration.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -285,7 +286,7 @@ pub async fn change(
     env: &str,
     change: KeyChange,
     intent: WriteIntent<'_>,
-) -> StoreResult<Option<i64>> {
+) -> StoreResult<Committed<Option<i64>>> {
     let mut tx = store.begin_write().await?;
     let id = environment_id(&mut *tx, project, env).await?;
     let before = resolve(&mut tx, &id).await?.remove(&change.key);
@@ -315,7 +316,8 @@ pub async fn change(
         .await?;
     }
     tx.commit().await?;
-    Ok(version)
+    // Child environments inherit the value: the whole project's snapshots may change.
+    Ok(Committed::new(version, Changed::project(project)))
 }
 
 /// A key's history in the environment, newest first, before version `before`.

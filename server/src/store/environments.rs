@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use super::audit::{self, Actor, Change};
+use super::lookup::project_id;
 use super::{Store, StoreError, StoreResult, format_micros, now_micros};
 use crate::domain::Slug;
 
@@ -71,14 +72,6 @@ pub struct EnvironmentPatch<'a> {
     pub description: Option<&'a str>,
     pub parent: Option<Option<&'a Slug>>,
     pub position: Option<i64>,
-}
-
-async fn project_id(tx: &mut Transaction<'static, Any>, project: &str) -> StoreResult<String> {
-    let row = sqlx::query("SELECT id FROM projects WHERE name = $1")
-        .bind(project.to_owned())
-        .fetch_one(&mut **tx)
-        .await?;
-    Ok(row.try_get("id")?)
 }
 
 async fn fetch(
@@ -147,7 +140,7 @@ pub async fn create(
     new: NewEnvironment<'_>,
 ) -> StoreResult<Environment> {
     let mut tx = store.begin_write().await?;
-    let project_id = project_id(&mut tx, project).await?;
+    let project_id = project_id(&mut *tx, project).await?;
     let parent_id = match new.parent {
         Some(parent) => Some(checked_parent(&mut tx, project, parent, None).await?),
         None => None,

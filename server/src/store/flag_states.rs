@@ -1,4 +1,5 @@
-//! A flag's state per environment, its version history, and the environment's kill switch.
+//! A flag's state per environment and its version history. The environment's kill switch,
+//! which overrides every state without touching it, is in [`super::kill_switch`].
 //!
 //! Every state change is a new version (`flag_state_versions`); the current row carries the same
 //! number, which is the `ETag`. Writes compare-and-set on that number, so two operators editing
@@ -6,11 +7,16 @@
 
 use serde::Serialize;
 use serde_json::json;
-use sqlx::{Any, AnyConnection, Executor, Row, Transaction};
+use sqlx::{Any, AnyConnection, Row, Transaction};
 use switchboard_core::{FlagState, validate_state};
 
 use super::audit::{self, Actor, Change};
 use super::flags::{self, Flag, default_state};
+use super::kill_switch::is_killed;
+use crate::changes::{Changed, Committed};
+// The kill switch's old home: callers outside the API still reach it through this module.
+pub use super::kill_switch::{KillSwitch, get_kill, set_kill};
+use super::lookup::environment_id;
 use super::{Store, StoreError, StoreResult, WriteIntent, format_micros, now_micros};
 
 /// A flag's state in one environment, as the API shows it.
@@ -38,34 +44,9 @@ pub struct StateVersion {
     pub comment: String,
 }
 
-pub(crate) async fn environment_id<'c>(
-    executor: impl Executor<'c, Database = Any>,
-    project: &str,
-    env: &str,
-) -> StoreResult<String> {
-    sqlx::query("SELECT e.id FROM environments e JOIN projects p ON p.id = e.project_id WHERE p.name = $1 AND e.name = $2")
-        .bind(project.to_owned())
-        .bind(env.to_owned())
-        .fetch_optional(executor)
-        .await?
-        .map(|row| row.try_get("id"))
-        .transpose()?
-        .ok_or_else(|| StoreError::Absent(format!("environment '{env}' in project '{project}'")))
-}
-
 fn parse_state(text: &str) -> StoreResult<FlagState> {
     serde_json::from_str(text)
         .map_err(|e| StoreError::Other(anyhow::anyhow!("stored flag state does not parse: {e}")))
-}
-
-async fn is_killed(conn: &mut AnyConnection, environment_id: &str) -> StoreResult<bool> {
-    Ok(
-        sqlx::query("SELECT 1 AS one FROM environment_kills WHERE environment_id = $1")
-            .bind(environment_id.to_owned())
-            .fetch_optional(conn)
-            .await?
-            .is_some(),
-    )
 }
 
 /// The current state (or the default) and its version.
@@ -118,7 +99,7 @@ pub async fn change(
     key: &str,
     intent: WriteIntent<'_>,
     change: impl FnOnce(&Flag, FlagState) -> StoreResult<FlagState>,
-) -> StoreResult<StateView> {
+) -> StoreResult<Committed<StateView>> {
     let mut tx = store.begin_write().await?;
     let environment_id = environment_id(&mut *tx, project, env).await?;
     let flag = flags::fetch(&mut *tx, project, key).await?;
@@ -139,14 +120,18 @@ pub async fn change(
     .map_err(StoreError::Invalid)?;
     let killed = is_killed(&mut tx, &environment_id).await?;
     if after == before {
-        return Ok(StateView {
-            flag: key.to_owned(),
-            environment: env.to_owned(),
-            state: before,
-            version,
-            killed,
-            updated_at: updated_at.map(format_micros),
-        });
+        // Nothing stored; the follow-up runs all the same, as it always has.
+        return Ok(Committed::new(
+            StateView {
+                flag: key.to_owned(),
+                environment: env.to_owned(),
+                state: before,
+                version,
+                killed,
+                updated_at: updated_at.map(format_micros),
+            },
+            Changed::environment(project, env),
+        ));
     }
     let now = now_micros();
     let next = version + 1;
@@ -175,14 +160,17 @@ pub async fn change(
     )
     .await?;
     tx.commit().await?;
-    Ok(StateView {
-        flag: key.to_owned(),
-        environment: env.to_owned(),
-        state: after,
-        version: next,
-        killed,
-        updated_at: Some(format_micros(now)),
-    })
+    Ok(Committed::new(
+        StateView {
+            flag: key.to_owned(),
+            environment: env.to_owned(),
+            state: after,
+            version: next,
+            killed,
+            updated_at: Some(format_micros(now)),
+        },
+        Changed::environment(project, env),
+    ))
 }
 
 /// Compare-and-set of the current row from `version` to `version + 1`, plus its history entry
@@ -321,104 +309,6 @@ pub async fn state_at(
         .await?
         .ok_or_else(|| StoreError::Absent(format!("version {version} of flag '{key}' in environment '{env}'")))?;
     parse_state(&row.try_get::<String, _>("state")?)
-}
-
-/// Whether the environment's kill switch is pulled, when, and by whom.
-#[derive(Clone, Debug, Serialize)]
-pub struct KillSwitch {
-    pub environment: String,
-    pub killed: bool,
-    pub killed_at: Option<String>,
-    pub killed_by: Option<String>,
-    pub reason: Option<String>,
-}
-
-/// Pulls (or releases) the environment's kill switch. Stored states are not touched, so
-/// releasing brings back exactly what each flag had. Pulling twice keeps the first record.
-#[tracing::instrument(skip_all, fields(project = %project, environment = %env))]
-pub async fn set_kill(
-    store: &Store,
-    actor: &Actor,
-    project: &str,
-    env: &str,
-    kill: bool,
-    reason: &str,
-) -> StoreResult<KillSwitch> {
-    let mut tx = store.begin_write().await?;
-    let environment_id = environment_id(&mut *tx, project, env).await?;
-    let was_killed = is_killed(&mut tx, &environment_id).await?;
-    if kill != was_killed {
-        if kill {
-            sqlx::query("INSERT INTO environment_kills (environment_id, killed_at, actor_name, reason) VALUES ($1, $2, $3, $4)")
-                .bind(environment_id.clone())
-                .bind(now_micros())
-                .bind(actor.name.clone())
-                .bind(reason.to_owned())
-                .execute(&mut *tx)
-                .await?;
-        } else {
-            sqlx::query("DELETE FROM environment_kills WHERE environment_id = $1")
-                .bind(environment_id.clone())
-                .execute(&mut *tx)
-                .await?;
-        }
-        bump_environment(&mut tx, &environment_id).await?;
-        audit::append(
-            &mut tx,
-            actor,
-            Change {
-                action: if kill {
-                    "environment.kill"
-                } else {
-                    "environment.restore"
-                },
-                project: Some(project),
-                environment: Some(env),
-                target: format!("project/{project}/environment/{env}/kill"),
-                before: Some(json!({ "killed": was_killed })),
-                after: Some(json!({ "killed": kill, "reason": reason })),
-            },
-        )
-        .await?;
-    }
-    let view = kill_view(&mut tx, &environment_id, env).await?;
-    tx.commit().await?;
-    Ok(view)
-}
-
-pub async fn get_kill(store: &Store, project: &str, env: &str) -> StoreResult<KillSwitch> {
-    let mut conn = store.pool().acquire().await?;
-    let environment_id = environment_id(&mut *conn, project, env).await?;
-    kill_view(&mut conn, &environment_id, env).await
-}
-
-async fn kill_view(
-    conn: &mut AnyConnection,
-    environment_id: &str,
-    env: &str,
-) -> StoreResult<KillSwitch> {
-    let row = sqlx::query(
-        "SELECT killed_at, actor_name, reason FROM environment_kills WHERE environment_id = $1",
-    )
-    .bind(environment_id.to_owned())
-    .fetch_optional(conn)
-    .await?;
-    Ok(match row {
-        Some(row) => KillSwitch {
-            environment: env.to_owned(),
-            killed: true,
-            killed_at: Some(format_micros(row.try_get("killed_at")?)),
-            killed_by: Some(row.try_get("actor_name")?),
-            reason: Some(row.try_get("reason")?),
-        },
-        None => KillSwitch {
-            environment: env.to_owned(),
-            killed: false,
-            killed_at: None,
-            killed_by: None,
-            reason: None,
-        },
-    })
 }
 
 /// How many flag states the environment holds (for the delete confirmation).

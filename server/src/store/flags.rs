@@ -8,7 +8,9 @@ use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row};
 use switchboard_core::{FlagDefinition, FlagState, Serve, validate_definition, validate_state};
 
 use super::audit::{self, Actor, Change};
+use super::lookup::project_id;
 use super::{Store, StoreError, StoreResult, format_micros, now_micros};
+use crate::changes::{Changed, Committed};
 
 /// A stored flag definition.
 #[derive(Clone, Debug, Serialize)]
@@ -61,19 +63,6 @@ pub fn default_state(definition: &FlagDefinition) -> FlagState {
 const SELECT: &str = "SELECT f.id, f.project_id, f.definition, f.version, f.created_at, f.updated_at \
      FROM flags f JOIN projects p ON p.id = f.project_id";
 
-pub(crate) async fn project_id<'c>(
-    executor: impl Executor<'c, Database = Any>,
-    project: &str,
-) -> StoreResult<String> {
-    sqlx::query("SELECT id FROM projects WHERE name = $1")
-        .bind(project.to_owned())
-        .fetch_optional(executor)
-        .await?
-        .map(|row| row.try_get("id"))
-        .transpose()?
-        .ok_or_else(|| StoreError::Absent(format!("project '{project}'")))
-}
-
 pub(crate) async fn fetch<'c>(
     executor: impl Executor<'c, Database = Any>,
     project: &str,
@@ -105,7 +94,7 @@ pub async fn create(
     actor: &Actor,
     project: &str,
     definition: FlagDefinition,
-) -> StoreResult<Flag> {
+) -> StoreResult<Committed<Flag>> {
     validate_definition(&definition).map_err(StoreError::Invalid)?;
     let mut tx = store.begin_write().await?;
     let project_id = project_id(&mut *tx, project).await?;
@@ -138,7 +127,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    Ok(flag)
+    Ok(Committed::new(flag, Changed::project(project)))
 }
 
 /// A page of the project's flags ordered by key, after `after`.
@@ -176,7 +165,7 @@ pub async fn update(
     key: &str,
     definition: FlagDefinition,
     expected_version: Option<i64>,
-) -> StoreResult<Flag> {
+) -> StoreResult<Committed<Flag>> {
     validate_definition(&definition).map_err(StoreError::Invalid)?;
     let mut tx = store.begin_write().await?;
     let before = fetch(&mut *tx, project, key).await?;
@@ -244,12 +233,17 @@ pub async fn update(
     )
     .await?;
     tx.commit().await?;
-    Ok(after)
+    Ok(Committed::new(after, Changed::project(project)))
 }
 
 /// Deletes a flag with its state and history in every environment.
 #[tracing::instrument(skip_all, fields(project = %project, flag = %key))]
-pub async fn delete(store: &Store, actor: &Actor, project: &str, key: &str) -> StoreResult<()> {
+pub async fn delete(
+    store: &Store,
+    actor: &Actor,
+    project: &str,
+    key: &str,
+) -> StoreResult<Committed<()>> {
     let mut tx = store.begin_write().await?;
     let flag = fetch(&mut *tx, project, key).await?;
     for table in ["flag_state_versions", "flag_states"] {
@@ -279,5 +273,5 @@ pub async fn delete(store: &Store, actor: &Actor, project: &str, key: &str) -> S
     )
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(Committed::new((), Changed::project(project)))
 }

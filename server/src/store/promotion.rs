@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 
 use super::audit::{self, Actor, Change};
 use super::config::{KeyChange, ResolvedEntry, bump_with_descendants, resolve, write_key};
-use super::flag_states::environment_id;
+use super::lookup::environment_id;
 use super::{Store, StoreError, StoreResult};
+use crate::changes::{Changed, Committed};
 
 /// Keys that differ between `from` and `to`, comparing resolved values.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -126,7 +127,7 @@ pub async fn promote(
     from: &str,
     to: &str,
     request: PromotionRequest,
-) -> StoreResult<Promotion> {
+) -> StoreResult<Committed<Promotion>> {
     if from == to {
         return Err(StoreError::Refused(
             "an environment cannot be promoted into itself".into(),
@@ -197,7 +198,7 @@ pub async fn promote(
         changes,
     };
     if request.dry_run || promotion.changes.is_empty() {
-        return Ok(promotion);
+        return Ok(Committed::new(promotion, Changed::Nothing));
     }
     let comment = format!("promoted from {from}");
     for change in &promotion.changes {
@@ -224,5 +225,5 @@ pub async fn promote(
     )
     .await?;
     tx.commit().await?;
-    Ok(promotion)
+    Ok(Committed::new(promotion, Changed::project(project)))
 }

@@ -1,6 +1,7 @@
 //! Secrets: every write is a new version sealed under its own data key (see
 //! [`crate::secrets`]); reading a value or exporting commits an audit event before the value is
-//! returned, so there is no read without its record. Lists carry metadata only.
+//! returned, so there is no read without its record. Lists carry metadata only. Master-key
+//! rotation lives in [`super::key_rotation`].
 
 use serde::Serialize;
 use serde_json::json;
@@ -8,9 +9,12 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::audit::{self, Actor, Change};
+use super::lookup::environment_ids;
 use super::{EnvPath, Store, StoreError, StoreResult, WriteIntent, format_micros, now_micros};
 use crate::keys::Keyring;
-use crate::secrets::{Binding, OpenError, Sealed, SecretValue, open_value, rewrap_key, seal_value};
+// Rotation's old home: `cli.rs` still reaches it through this module.
+pub use super::key_rotation::{Rotation, rotate_master_key};
+use crate::secrets::{Binding, Sealed, SecretValue, open_value, seal_value};
 
 /// A secret's metadata; never its value.
 #[derive(Clone, Debug, Serialize)]
@@ -32,25 +36,6 @@ pub struct SecretVersionMeta {
     pub master_key_id: String,
 }
 
-/// Where an environment sits, for the associated data.
-struct Place {
-    project_id: String,
-    environment_id: String,
-}
-
-async fn place(conn: &mut AnyConnection, project: &str, env: &str) -> StoreResult<Place> {
-    let row = sqlx::query("SELECT p.id AS project_id, e.id AS environment_id FROM environments e JOIN projects p ON p.id = e.project_id WHERE p.name = $1 AND e.name = $2")
-        .bind(project.to_owned())
-        .bind(env.to_owned())
-        .fetch_optional(conn)
-        .await?
-        .ok_or_else(|| StoreError::Absent(format!("environment '{env}' in project '{project}'")))?;
-    Ok(Place {
-        project_id: row.try_get("project_id")?,
-        environment_id: row.try_get("environment_id")?,
-    })
-}
-
 fn meta_from_row(row: &AnyRow) -> StoreResult<SecretMeta> {
     Ok(SecretMeta {
         name: row.try_get("name")?,
@@ -64,7 +49,7 @@ fn meta_from_row(row: &AnyRow) -> StoreResult<SecretMeta> {
 #[tracing::instrument(skip_all, fields(project = %project, environment = %env))]
 pub async fn list(store: &Store, project: &str, env: &str) -> StoreResult<Vec<SecretMeta>> {
     let mut conn = store.pool().acquire().await?;
-    let place = place(&mut conn, project, env).await?;
+    let place = environment_ids(&mut *conn, project, env).await?;
     let rows = sqlx::query("SELECT name, version, created_at, updated_at, updated_by FROM secrets WHERE environment_id = $1 ORDER BY name")
         .bind(place.environment_id)
         .fetch_all(&mut *conn)
@@ -101,7 +86,7 @@ pub async fn write(
 ) -> StoreResult<SecretMeta> {
     let (project, env) = (at.project, at.environment);
     let mut tx = store.begin_write().await?;
-    let place = place(&mut tx, project, env).await?;
+    let place = environment_ids(&mut *tx, project, env).await?;
     let current = current_version(&mut tx, &place.environment_id, name).await?;
     let version = current.map_or(0, |(v, _)| v);
     if let Some(expected) = intent.expected
@@ -409,7 +394,7 @@ pub async fn versions(
     name: &str,
 ) -> StoreResult<Vec<SecretVersionMeta>> {
     let mut conn = store.pool().acquire().await?;
-    let place = place(&mut conn, project, env).await?;
+    let place = environment_ids(&mut *conn, project, env).await?;
     let rows = sqlx::query("SELECT version, created_at, actor_name, comment, master_key_id FROM secret_versions WHERE environment_id = $1 AND name = $2 ORDER BY version DESC")
         .bind(place.environment_id)
         .bind(name.to_owned())
@@ -444,7 +429,7 @@ pub async fn value_at(
     version: i64,
 ) -> StoreResult<SecretValue> {
     let mut conn = store.pool().acquire().await?;
-    let place = place(&mut conn, project, env).await?;
+    let place = environment_ids(&mut *conn, project, env).await?;
     let sealed = sealed_at(&mut conn, &place.environment_id, name, version).await?;
     let binding = Binding {
         project_id: &place.project_id,
@@ -467,7 +452,7 @@ pub async fn delete(
     name: &str,
 ) -> StoreResult<()> {
     let mut tx = store.begin_write().await?;
-    let place = place(&mut tx, project, env).await?;
+    let place = environment_ids(&mut *tx, project, env).await?;
     let Some((version, _)) = current_version(&mut tx, &place.environment_id, name).await? else {
         return Err(StoreError::Absent(format!(
             "secret '{name}' in environment '{env}'"
@@ -507,100 +492,4 @@ pub(crate) async fn count_in_environment(
             .await?
             .try_get("n")?,
     )
-}
-
-/// What a master-key rotation did.
-#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
-pub struct Rotation {
-    pub active_master_key: String,
-    pub rewrapped_secret_keys: u64,
-    pub rewrapped_signing_keys: u64,
-    /// Data keys that could not be re-wrapped (unknown master key or tampered); the rest went on.
-    pub failed: u64,
-}
-
-/// Re-wraps every data key (and token signing key) not yet under the active master key. Values
-/// are never decrypted; each row is re-wrapped with a compare-and-set on its master key id, so
-/// rotation can run while the service serves and writes, and can be re-run after a failure.
-#[tracing::instrument(skip_all)]
-pub async fn rotate_master_key(
-    store: &Store,
-    keyring: &Keyring,
-    actor: &Actor,
-) -> StoreResult<Rotation> {
-    let active = keyring.active_id().to_owned();
-    let mut report = Rotation {
-        active_master_key: active.clone(),
-        ..Rotation::default()
-    };
-    loop {
-        let rows = sqlx::query(
-            "SELECT v.environment_id, e.project_id, v.name, v.version, v.master_key_id, v.wrapped_key, v.ciphertext \
-             FROM secret_versions v JOIN environments e ON e.id = v.environment_id \
-             WHERE v.master_key_id <> $1 ORDER BY v.environment_id, v.name, v.version LIMIT 200 OFFSET $2",
-        )
-        .bind(active.clone())
-        .bind(i64::try_from(report.failed).unwrap_or(i64::MAX))
-        .fetch_all(store.pool())
-        .await?;
-        if rows.is_empty() {
-            break;
-        }
-        for row in &rows {
-            let environment_id: String = row.try_get("environment_id")?;
-            let project_id: String = row.try_get("project_id")?;
-            let name: String = row.try_get("name")?;
-            let version: i64 = row.try_get("version")?;
-            let sealed = Sealed {
-                master_key_id: row.try_get("master_key_id")?,
-                wrapped_key: row.try_get("wrapped_key")?,
-                ciphertext: row.try_get("ciphertext")?,
-            };
-            let binding = Binding {
-                project_id: &project_id,
-                environment_id: &environment_id,
-                name: &name,
-                version,
-            };
-            match rewrap_key(keyring, binding, &sealed) {
-                Ok(rewrapped) => {
-                    sqlx::query("UPDATE secret_versions SET master_key_id = $1, wrapped_key = $2 WHERE environment_id = $3 AND name = $4 AND version = $5 AND master_key_id = $6")
-                        .bind(rewrapped.master_key_id)
-                        .bind(rewrapped.wrapped_key)
-                        .bind(environment_id.clone())
-                        .bind(name.clone())
-                        .bind(version)
-                        .bind(sealed.master_key_id.clone())
-                        .execute(store.pool())
-                        .await?;
-                    report.rewrapped_secret_keys += 1;
-                }
-                Err(error) => {
-                    log_rotation_failure(&name, version, &error);
-                    report.failed += 1;
-                }
-            }
-        }
-    }
-    report.rewrapped_signing_keys = super::signing_keys::rewrap(store, keyring).await?;
-    let mut tx = store.begin_write().await?;
-    audit::append(
-        &mut tx,
-        actor,
-        Change {
-            action: "master_key.rotate",
-            project: None,
-            environment: None,
-            target: "master-key".into(),
-            before: None,
-            after: Some(json!(report)),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(report)
-}
-
-fn log_rotation_failure(name: &str, version: i64, error: &OpenError) {
-    tracing::error!(alert = true, secret = name, version, %error, "SECURITY ALERT: a secret's data key could not be re-wrapped");
 }

@@ -8,8 +8,10 @@ use sqlx::{Any, AssertSqlSafe, Executor, Row};
 use switchboard_core::{FlagState, Segment, validate_segment};
 
 use super::audit::{self, Actor, Change};
-use super::flags::{bump_project, project_id};
+use super::flags::bump_project;
+use super::lookup::project_id;
 use super::{Store, StoreError, StoreResult, format_micros, now_micros};
+use crate::changes::{Changed, Committed};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct StoredSegment {
@@ -66,7 +68,7 @@ pub async fn create(
     actor: &Actor,
     project: &str,
     segment: Segment,
-) -> StoreResult<StoredSegment> {
+) -> StoreResult<Committed<StoredSegment>> {
     validate_segment(&segment).map_err(StoreError::Invalid)?;
     let mut tx = store.begin_write().await?;
     let project_id = project_id(&mut *tx, project).await?;
@@ -96,7 +98,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    Ok(created)
+    Ok(Committed::new(created, Changed::project(project)))
 }
 
 #[tracing::instrument(skip_all, fields(project = %project))]
@@ -131,7 +133,7 @@ pub async fn update(
     name: &str,
     segment: Segment,
     expected_version: Option<i64>,
-) -> StoreResult<StoredSegment> {
+) -> StoreResult<Committed<StoredSegment>> {
     validate_segment(&segment).map_err(StoreError::Invalid)?;
     let mut tx = store.begin_write().await?;
     let before = fetch(&mut *tx, project, name).await?;
@@ -172,12 +174,17 @@ pub async fn update(
     )
     .await?;
     tx.commit().await?;
-    Ok(after)
+    Ok(Committed::new(after, Changed::project(project)))
 }
 
 /// Deletes a segment; refused while a flag state in any environment references it.
 #[tracing::instrument(skip_all, fields(project = %project, segment = %name))]
-pub async fn delete(store: &Store, actor: &Actor, project: &str, name: &str) -> StoreResult<()> {
+pub async fn delete(
+    store: &Store,
+    actor: &Actor,
+    project: &str,
+    name: &str,
+) -> StoreResult<Committed<()>> {
     let mut tx = store.begin_write().await?;
     let segment = fetch(&mut *tx, project, name).await?;
     let rows = sqlx::query(
@@ -226,7 +233,7 @@ pub async fn delete(store: &Store, actor: &Actor, project: &str, name: &str) -> 
     )
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(Committed::new((), Changed::project(project)))
 }
 
 fn references(state: &FlagState, segment: &str) -> bool {

@@ -270,11 +270,13 @@ async fn answers_match_the_schemas_the_spec_documents() {
     .unwrap();
     switchboard_server::store::segments::create(&app.store, &actor, "lab", segment)
         .await
-        .unwrap();
+        .unwrap()
+        .without_follow_up();
     let flag = switchboard_core::FlagDefinition::boolean("checkout");
     switchboard_server::store::flags::create(&app.store, &actor, "lab", flag)
         .await
-        .unwrap();
+        .unwrap()
+        .without_follow_up();
     let state = serde_json::from_value(json!({
         "enabled": true, "off_variant": "off",
         "rules": [{"conditions": [{"op": "in_segment", "values": ["beta"]}], "serve": {"variant": "on"}}],

@@ -51,7 +51,8 @@ pub async fn shop(backend: Backend) -> TestApp {
         FlagDefinition::boolean("checkout"),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .without_follow_up();
     set_state("shop", "production", "checkout", on(), &app).await;
     app
 }
@@ -71,7 +72,8 @@ pub async fn set_state(project: &str, env: &str, key: &str, state: FlagState, ap
         Ok(state)
     })
     .await
-    .unwrap();
+    .unwrap()
+    .without_follow_up();
 }
 
 /// A token with `scopes` for `projects`/`environments`.
@@ -311,7 +313,8 @@ async fn the_kill_switch_turns_every_flag_off_in_the_snapshot(backend: Backend) 
 
     flag_states::set_kill(&app.store, &actor(), "shop", "production", true, "incident")
         .await
-        .unwrap();
+        .unwrap()
+        .without_follow_up();
     app.snapshots.reload_environment("shop", "production").await;
 
     let snapshot: Snapshot = get_snapshot(&app, &admin, PRODUCTION, &[])

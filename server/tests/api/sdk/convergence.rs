@@ -50,7 +50,8 @@ async fn changes_made_elsewhere_reach_the_cache_through_the_poller(backend: Back
         FlagDefinition::boolean("banner"),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .without_follow_up();
     set_state("shop", "production", "banner", on(), &app).await;
 
     eventually(&app, PRODUCTION, |_, body| {

@@ -244,14 +244,16 @@ async fn the_server_evaluates_exactly_as_a_client_holding_its_snapshot(backend: 
     for segment in segment_list() {
         segments::create(&app.store, &actor(), "lab", segment)
             .await
-            .unwrap();
+            .unwrap()
+            .without_follow_up();
     }
     for i in 0..FLAGS {
         let (definition, state) = flag(&mut rng, i);
         let key = definition.key.clone();
         flags::create(&app.store, &actor(), "lab", definition)
             .await
-            .unwrap();
+            .unwrap()
+            .without_follow_up();
         set_state("lab", "production", &key, state, &app).await;
     }
     app.snapshots.reload_project("lab").await;
