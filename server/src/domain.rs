@@ -13,10 +13,13 @@ pub struct Slug(String);
 
 /// Why a string is not a valid [`Slug`].
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error(
-    "must be 1-63 characters of lowercase letters, digits and '-', starting with a letter or digit and not ending with '-'"
-)]
+#[error("{}", InvalidSlug::SHAPE)]
 pub struct InvalidSlug;
+
+impl InvalidSlug {
+    /// The shape a slug must have, as errors state it.
+    pub const SHAPE: &'static str = "must be 1-63 characters of lowercase letters, digits and '-', starting with a letter or digit and not ending with '-'";
+}
 
 impl Slug {
     pub fn parse(value: &str) -> Result<Self, InvalidSlug> {
@@ -61,10 +64,13 @@ pub struct ConfigKey(String);
 
 /// Why a string is not a valid [`ConfigKey`].
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error(
-    "must be 1-128 characters of letters, digits, '_', '.' and '-', starting with a letter or '_'"
-)]
+#[error("{}", InvalidConfigKey::SHAPE)]
 pub struct InvalidConfigKey;
+
+impl InvalidConfigKey {
+    /// The shape a config key must have, as errors state it.
+    pub const SHAPE: &'static str = "must be 1-128 characters of letters, digits, '_', '.' and '-', starting with a letter or '_'";
+}
 
 impl ConfigKey {
     pub fn parse(value: &str) -> Result<Self, InvalidConfigKey> {

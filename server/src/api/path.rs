@@ -1,4 +1,4 @@
-//! Path parameters, parsed once at the edge: a handler takes `TypedPath<(Project, Env, Key)>`
+//! Path parameters, parsed once at the edge: a handler takes `TypedPath<(Project, Env, ConfigKeyParam)>`
 //! and receives values that are valid by construction, never positional strings.
 //!
 //! A segment that does not have its parameter's shape is answered without the submitted value
@@ -14,7 +14,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 use switchboard_core::FlagKey;
 
-use crate::domain::{ConfigKey, Slug};
+use crate::domain::{ConfigKey, InvalidConfigKey, InvalidSlug, Slug};
 use crate::error::ApiError;
 
 /// One `{parameter}` of a route pattern and the type its segment parses into.
@@ -45,8 +45,8 @@ pub trait PathParam: Sized {
     }
 }
 
-/// The parameters of a route, parsed; `T` is one [`PathParam`] or a tuple of them in the
-/// order the handler wants them.
+/// The parameters of a route, parsed; `T` is a tuple of [`PathParam`]s (`(Project,)` for
+/// one) in the order the handler wants them.
 #[derive(Debug)]
 pub struct TypedPath<T>(pub T);
 
@@ -111,10 +111,10 @@ macro_rules! path_param {
     };
 }
 
-const SLUG_SHAPE: &str = "must be 1-63 characters of lowercase letters, digits and '-', starting with a letter or digit and not ending with '-'";
+const SLUG_SHAPE: &str = InvalidSlug::SHAPE;
+const CONFIG_KEY_SHAPE: &str = InvalidConfigKey::SHAPE;
+// Not `InvalidKey`'s message: that one repeats the value.
 const FLAG_KEY_SHAPE: &str = "must be 1-128 characters of letters, digits, '_', '.' and '-', starting with a letter or digit";
-const CONFIG_KEY_SHAPE: &str =
-    "must be 1-128 characters of letters, digits, '_', '.' and '-', starting with a letter or '_'";
 
 path_param!(
     /// `{project}`: a project's name.
