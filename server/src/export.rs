@@ -11,9 +11,10 @@
 //!   the file reads them literally too, so it never runs anything. The readers disagree only
 //!   where this module refuses: python-dotenv decodes `\\` and `\'` inside single quotes and
 //!   expands `${…}` whatever the quoting; npm dotenv and python-dotenv turn a carriage
-//!   return into a newline. A value holding a single quote is written `KEY="…"` instead when
-//!   nothing in it is special between double quotes (`"`, `\`, `$`, a backtick); otherwise no
-//!   quoting carries it to every reader, and the export is refused.
+//!   return into a newline; godotenv deletes `---` before a newline (PEM blocks hold one).
+//!   A value holding a single quote is written `KEY="…"` instead when nothing in it is
+//!   special between double quotes (`"`, `\`, `$`, a backtick); otherwise no quoting carries
+//!   it to every reader, and the export is refused.
 //! - **shell**, for `set -a; . ./file`: `export KEY='…'`; inside single quotes nothing is
 //!   special, and a single quote is written `'\''`. Every value but one holding NUL (which no
 //!   environment variable can) round-trips through sh, dash and bash, CR and LF included.
@@ -54,7 +55,7 @@ pub enum Unexportable {
     InvalidNames(Vec<String>),
     #[error("{} hold a NUL character, which no environment variable can carry; export them as json", .0.join(", "))]
     Nul(Vec<String>),
-    #[error("{} hold values that not every dotenv reader reads back unchanged (a carriage return, `${{` followed by `}}`, `\\\\` or a trailing `\\`, or a single quote together with `\"`, `\\`, `$` or a backtick); export them as shell or json", .0.join(", "))]
+    #[error("{} hold values that not every dotenv reader reads back unchanged (a carriage return, `---` before a newline as in PEM blocks, `${{` followed by `}}`, `\\\\` or a trailing `\\`, or a single quote together with `\"`, `\\`, `$` or a backtick); export them as shell or json", .0.join(", "))]
     NotDotenv(Vec<String>),
 }
 
@@ -137,11 +138,14 @@ fn refuse_keys<'a, K: AsRef<str> + 'a, V: 'a>(
 /// - python-dotenv expands `${NAME}` inside any quotes, with no way to escape it;
 /// - npm dotenv and python-dotenv turn a raw carriage return into a newline, and the only
 ///   way to write one (`\r` inside double quotes) is not read by dotenvy or sh;
+/// - godotenv deletes `---` before a newline anywhere in the file (a YAML document marker),
+///   which PEM blocks (`-----BEGIN …-----` and a newline) hold: read from its parser, as no
+///   Go toolchain is there to run it where the tests run;
 /// - between double quotes every reader and sh keep text literal that holds none of `"`,
 ///   `\`, `$` or a backtick: the fallback for a value with a single quote.
 fn dotenv_quote(text: &str) -> Option<char> {
     let python_expands = text.split("${").skip(1).any(|rest| rest.contains('}'));
-    if text.contains('\r') || python_expands {
+    if text.contains('\r') || text.contains("---\n") || python_expands {
         None
     } else if !text.contains('\'') && !text.contains("\\\\") && !text.ends_with('\\') {
         Some('\'')
@@ -180,6 +184,10 @@ mod tests {
         vec![
             ("BRACES".into(), json!("${HOME}")),
             ("CR".into(), json!("line\r\n")),
+            (
+                "PEM".into(),
+                json!("-----BEGIN KEY-----\nMII\n-----END KEY-----\n"),
+            ),
             ("UNC".into(), json!(r"\\server\share")),
             ("TRAILING".into(), json!("dir\\")),
             ("BOTH_QUOTES".into(), json!(r#"it's "quoted""#)),
