@@ -96,7 +96,7 @@ SWITCHBOARD_TOKEN="$CI_TOKEN" "$bin" run -- sh -c 'exit 3' || status=$?
 [ "$status" -eq 3 ] || fail "run did not pass on the deploy step's exit code (got $status)"
 # A tool that wants a file: private while it runs, gone afterwards.
 SWITCHBOARD_TOKEN="$CI_TOKEN" "$bin" run --mount "$work/deploy.env" -- \
-  sh -c 'grep -q "^THEME=\"dark\"$" "$SWITCHBOARD_SECRETS_FILE" && [ "$(stat -c %a "$SWITCHBOARD_SECRETS_FILE")" = 600 ]' \
+  sh -c 'grep -qx "THEME='\''dark'\''" "$SWITCHBOARD_SECRETS_FILE" && [ "$(stat -c %a "$SWITCHBOARD_SECRETS_FILE")" = 600 ]' \
   || fail "the --mount file was wrong"
 [ ! -e "$work/deploy.env" ] || fail "the --mount file outlived the command"
 

@@ -19,8 +19,8 @@ const ENV: &str = "/v1/projects/shop/environments/production";
 fn tricky_secrets() -> Vec<(&'static str, &'static str)> {
     vec![
         ("DB_PASSWORD", "s3cr3t"),
-        ("QUOTES", r#"it's "quoted""#),
-        ("DOLLAR", "$HOME and ${PATH} and `id`"),
+        ("QUOTES", r#"say "quoted""#),
+        ("DOLLAR", "$HOME and $(id) and `id`"),
         ("MULTI", "line one\nline two\n\ttabbed"),
         ("BACKSLASH", r"C:\path\n"),
         ("UNICODE", "naïve ☃ 日本"),

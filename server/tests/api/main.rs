@@ -13,6 +13,7 @@ mod config;
 mod contract;
 mod environments;
 mod errors;
+mod export_readers;
 mod flags;
 mod observability;
 mod projects;

