@@ -17,6 +17,7 @@ mod flags;
 mod observability;
 mod projects;
 mod propagation;
+mod readme;
 mod redis;
 mod sdk;
 mod secret_leaks;
