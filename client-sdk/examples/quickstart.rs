@@ -22,9 +22,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|_| "set SWITCHBOARD_TOKEN to an SDK token (scope flags:read)")?;
     let flag = std::env::var("SWITCHBOARD_FLAG").unwrap_or_else(|_| "new-checkout".into());
     let watch = match std::env::var("SWITCHBOARD_WATCH_SECS") {
-        Ok(secs) => Some(Duration::from_secs(secs.trim().parse().map_err(|_| {
-            "SWITCHBOARD_WATCH_SECS must be a whole number of seconds"
-        })?)),
+        Ok(secs) => Some(Duration::from_secs(secs.trim().parse().map_err(
+            |_| "SWITCHBOARD_WATCH_SECS must be a whole number of seconds",
+        )?)),
         Err(_) => None,
     };
 
@@ -66,7 +66,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match watch {
         Some(secs) if secs.is_zero() => {}
         Some(secs) => {
-            println!("watching {flag} for {} s; change it on the server", secs.as_secs());
+            println!(
+                "watching {flag} for {} s; change it on the server",
+                secs.as_secs()
+            );
             tokio::select! {
                 _ = tokio::time::sleep(secs) => {}
                 stopped = tokio::signal::ctrl_c() => stopped?,

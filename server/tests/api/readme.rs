@@ -80,7 +80,9 @@ fn sh_blocks(file: &'static str, markdown: &str) -> Vec<Block> {
                 State::Text
             }
             State::Sh(mut block, indent) => {
-                block.text.push(line.get(indent..).unwrap_or(trimmed).to_owned());
+                block
+                    .text
+                    .push(line.get(indent..).unwrap_or(trimmed).to_owned());
                 State::Sh(block, indent)
             }
             State::Other if fence == "```" => State::Text,
@@ -118,8 +120,9 @@ fn script(blocks: &[Block], api: &str) -> (String, Vec<Option<(&'static str, usi
         origin.push(None);
     }
     for block in blocks.iter().filter(|b| !b.skipped) {
+        // On a line of its own: curl's answers end without a newline.
         script.push_str(&format!(
-            "echo '--- readme-test: {}:{}'\n",
+            "printf '\\n--- readme-test: {}:{}\\n'\n",
             block.file, block.line
         ));
         origin.push(Some((block.file, block.line)));
@@ -148,10 +151,7 @@ fn path_without_switchboard() -> String {
     let kept: Vec<PathBuf> = std::env::split_paths(&path)
         .filter(|dir| !dir.join("switchboard").exists())
         .collect();
-    std::env::join_paths(kept)
-        .unwrap()
-        .into_string()
-        .unwrap()
+    std::env::join_paths(kept).unwrap().into_string().unwrap()
 }
 
 /// A scratch directory that looks like a checkout to the READMEs' commands.
@@ -201,9 +201,15 @@ async fn start_server(dir: &Path, database_url: &Option<String>) -> (Server, Str
             return (server, api);
         }
         if let Some(status) = server.0.try_wait().unwrap() {
-            panic!("the server exited during start-up ({status}): {}", tail(dir, "server.log"));
+            panic!(
+                "the server exited during start-up ({status}): {}",
+                tail(dir, "server.log")
+            );
         }
-        assert!(Instant::now() < deadline, "the server did not start within 60 s");
+        assert!(
+            Instant::now() < deadline,
+            "the server did not start within 60 s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -228,8 +234,8 @@ fn failure_place(output: &str, origin: &[Option<(&'static str, usize)>]) -> Stri
         Some((file, line)) => format!("{file}:{line}"),
         None => output
             .lines()
-            .filter_map(|l| l.strip_prefix("--- readme-test: "))
-            .last()
+            .rev()
+            .find_map(|l| l.strip_prefix("--- readme-test: "))
             .map(|block| format!("the block at {block}"))
             .unwrap_or_else(|| "the runner's prelude".to_owned()),
     }
@@ -259,10 +265,7 @@ async fn the_readmes_run_verbatim(backend: Backend) {
 
     let (text, origin) = script(&blocks, &api);
     std::fs::write(dir.path().join("readme.sh"), &text).unwrap();
-    let quickstart = Path::new(BIN)
-        .parent()
-        .unwrap()
-        .join("examples/quickstart");
+    let quickstart = Path::new(BIN).parent().unwrap().join("examples/quickstart");
     let output_path = dir.path().join("readme.out");
     let mut child = clean_command("bash", dir.path(), &database_url)
         .args(["-e", "readme.sh"])
@@ -306,8 +309,14 @@ fn blocks_are_found_in_order_with_their_lines_and_skip_markers() {
                     <!-- readme-test: skip -->\n  ```sh\n  sleep 999\n  ```\n";
     let blocks = sh_blocks("X.md", markdown);
     assert_eq!(blocks.len(), 2);
-    assert_eq!((blocks[0].line, blocks[0].text.clone()), (2, vec!["echo one".to_owned()]));
+    assert_eq!(
+        (blocks[0].line, blocks[0].text.clone()),
+        (2, vec!["echo one".to_owned()])
+    );
     assert!(!blocks[0].skipped);
-    assert_eq!((blocks[1].line, blocks[1].text.clone()), (10, vec!["sleep 999".to_owned()]));
+    assert_eq!(
+        (blocks[1].line, blocks[1].text.clone()),
+        (10, vec!["sleep 999".to_owned()])
+    );
     assert!(blocks[1].skipped);
 }
