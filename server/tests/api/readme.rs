@@ -288,6 +288,12 @@ async fn the_readmes_run_verbatim(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let output = std::fs::read_to_string(&output_path).unwrap_or_default();
+    for skipped in output
+        .lines()
+        .filter(|l| l.starts_with("readme-test: SKIPPED"))
+    {
+        eprintln!("{skipped}");
+    }
     if status.is_some_and(|s| s.success()) {
         return;
     }
