@@ -1,4 +1,5 @@
-//! Evaluates a flag against a running Switchboard server and prints every change until Ctrl-C.
+//! Evaluates a flag against a running Switchboard server and prints every change until Ctrl-C
+//! (or for `SWITCHBOARD_WATCH_SECS` seconds, so that a walkthrough or a script can run it too).
 //!
 //! ```sh
 //! SWITCHBOARD_URL=http://127.0.0.1:8080 SWITCHBOARD_TOKEN=<sdk token> \
@@ -7,7 +8,8 @@
 //!
 //! `SWITCHBOARD_FLAG` names the boolean flag to show (default `new-checkout`). Then flip it with
 //! curl (see the README) and watch the output follow at once (the client holds the server's event
-//! stream).
+//! stream). `SWITCHBOARD_WATCH_SECS=N` stops watching after N seconds (`0`: evaluate once and
+//! exit); unset, it watches until Ctrl-C.
 
 use std::time::Duration;
 
@@ -19,6 +21,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let token = std::env::var("SWITCHBOARD_TOKEN")
         .map_err(|_| "set SWITCHBOARD_TOKEN to an SDK token (scope flags:read)")?;
     let flag = std::env::var("SWITCHBOARD_FLAG").unwrap_or_else(|_| "new-checkout".into());
+    let watch = match std::env::var("SWITCHBOARD_WATCH_SECS") {
+        Ok(secs) => Some(Duration::from_secs(secs.trim().parse().map_err(
+            |_| "SWITCHBOARD_WATCH_SECS must be a whole number of seconds",
+        )?)),
+        Err(_) => None,
+    };
 
     let client = Client::builder(url, token).build()?;
     match client.wait_ready(Duration::from_secs(5)).await {
@@ -55,7 +63,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("revision {} changed {:?}:", change.revision, change.flags);
         on_change();
     });
-    println!("watching {flag}; change it on the server, Ctrl-C to quit");
-    tokio::signal::ctrl_c().await?;
+    match watch {
+        Some(secs) if secs.is_zero() => {}
+        Some(secs) => {
+            println!(
+                "watching {flag} for {} s; change it on the server",
+                secs.as_secs()
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(secs) => {}
+                stopped = tokio::signal::ctrl_c() => stopped?,
+            }
+        }
+        None => {
+            println!("watching {flag}; change it on the server, Ctrl-C to quit");
+            tokio::signal::ctrl_c().await?;
+        }
+    }
     Ok(())
 }

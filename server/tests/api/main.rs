@@ -18,6 +18,7 @@ mod flags;
 mod observability;
 mod projects;
 mod propagation;
+mod readme;
 mod redis;
 mod sdk;
 mod secret_leaks;
