@@ -16,7 +16,8 @@
 //! - [`auth`]: JWT issuing and verification, the verified-token cache, and the extractor that
 //!   turns a request into a typed, authorized [`auth::Principal`].
 //! - [`snapshots`]: the in-memory cache of environments' SDK snapshots (compiled, serialized and
-//!   gzipped once per change), kept current by write handlers and a revision poller.
+//!   gzipped once per change), kept current by write handlers, the Redis bus between instances
+//!   and a revision poller; one small file per job under `snapshots/`.
 //! - [`api`]: HTTP handlers, one module per resource, each mounting its own routes.
 //! - [`error`]: the one place where failures become `application/problem+json`.
 //! - [`export`]: config and secrets rendered as JSON, dotenv or shell lines for pipelines.
