@@ -18,6 +18,7 @@
 //! - [`snapshots`]: the in-memory cache of environments' SDK snapshots (compiled, serialized and
 //!   gzipped once per change), kept current by write handlers, the Redis bus between instances
 //!   and a revision poller; one small file per job under `snapshots/`.
+//! - [`shutdown`]: the signal that stops the background loops at shutdown, and their join.
 //! - [`api`]: HTTP handlers, one module per resource, each mounting its own routes.
 //! - [`error`]: the one place where failures become `application/problem+json`.
 //! - [`export`]: config and secrets rendered as JSON, dotenv or shell lines for pipelines.
@@ -39,6 +40,7 @@ pub mod redis_connection;
 pub mod remote;
 pub mod secrets;
 pub mod settings;
+pub mod shutdown;
 pub mod snapshots;
 pub mod startup;
 pub mod state;

@@ -6,8 +6,10 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 
 use super::Snapshots;
+use crate::shutdown::Shutdown;
 
 /// What instances tell each other on the Redis bus; receivers re-check revisions in the database.
 #[derive(Debug, Serialize, Deserialize)]
@@ -20,38 +22,48 @@ const BUS_CHANNEL: &str = "changes";
 
 impl Snapshots {
     /// Listens to the other instances' announcements on Redis and re-checks revisions when one
-    /// arrives (or when the subscription comes back after an outage). Runs for ever.
-    pub async fn listen(self: Arc<Self>) {
+    /// arrives (or when the subscription comes back after an outage). Runs until `shutdown` is
+    /// requested; returns at once without Redis.
+    pub async fn listen(self: Arc<Self>, shutdown: Shutdown) {
         let Some(redis) = self.redis.clone() else {
             return;
         };
+        // The re-checks run here rather than in tasks of their own, so that shutdown stops them
+        // too; announcements arriving during one are answered by a single next one.
+        let recheck = Arc::new(Notify::new());
         let on_message = {
-            let this = self.clone();
+            let recheck = recheck.clone();
+            let instance = self.instance.clone();
             move |payload: Vec<u8>| {
                 let Ok(message) = serde_json::from_slice::<Announcement>(&payload) else {
                     return;
                 };
-                if message.origin == this.instance {
-                    return;
+                if message.origin != instance {
+                    tracing::debug!(
+                        project = message.project,
+                        "another instance announced a change"
+                    );
+                    recheck.notify_one();
                 }
-                let this = this.clone();
-                tokio::spawn(async move {
-                    if let Err(error) = this.sync().await {
-                        tracing::debug!(%error, project = message.project, "syncing after an announcement failed");
-                    }
-                });
             }
         };
         let on_reconnect = {
-            let this = self.clone();
-            move || {
-                let this = this.clone();
-                tokio::spawn(async move {
-                    let _ = this.sync().await;
-                });
+            let recheck = recheck.clone();
+            move || recheck.notify_one()
+        };
+        let rechecks = async {
+            loop {
+                recheck.notified().await;
+                if let Err(error) = self.sync().await {
+                    tracing::debug!(%error, "syncing after an announcement failed");
+                }
             }
         };
-        redis.subscribe(BUS_CHANNEL, on_message, on_reconnect).await;
+        tokio::select! {
+            () = shutdown.requested() => {}
+            () = redis.subscribe(BUS_CHANNEL, on_message, on_reconnect) => {}
+            _ = rechecks => {}
+        }
     }
 
     /// Tells the other instances that `project` changed (best effort; the poller is the net).

@@ -9,19 +9,20 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::Snapshots;
+use crate::shutdown::Shutdown;
 use crate::store::snapshots::{self, EnvironmentRevision};
 use crate::store::{StoreResult, now_micros};
 
 impl Snapshots {
     /// Polls the environments' revisions every `every` and brings the cache up to date: how
     /// changes made by other instances (or directly in the database) arrive when no
-    /// announcement does. Runs until the store is closed at shutdown.
-    pub async fn watch(self: Arc<Self>, every: Duration) {
+    /// announcement does. Runs until `shutdown` is requested (or the store is closed); a round
+    /// in progress finishes first.
+    pub async fn watch(self: Arc<Self>, every: Duration, shutdown: Shutdown) {
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut failing = false;
-        loop {
-            ticker.tick().await;
+        while shutdown.next_tick(&mut ticker).await {
             if self.store.pool().is_closed() {
                 return;
             }
