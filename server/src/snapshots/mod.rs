@@ -22,13 +22,13 @@
 //!   Reloads never fail the caller: the database is the source of truth and the poller retries.
 //!
 //! # Layout
-//! - [`entry`]: one environment's entry, built once per revision.
+//! - `entry`: one environment's entry, built once per revision.
 //! - `load`: reading environments from the store into the map, under the writer lock.
 //! - `map`: the map itself, and the changes between two versions of it.
 //! - `poller`: [`Snapshots::watch`] and [`Snapshots::sync`].
 //! - `bus`: the announcements instances exchange on Redis.
 //! - `shared_cache`: snapshot bodies shared between instances in Redis.
-//! - [`answers`]: `POST /v1/evaluate` answers prepared once per entry.
+//! - `answers`: `POST /v1/evaluate` answers prepared once per entry.
 
 mod answers;
 mod bus;
