@@ -16,7 +16,9 @@
 //! - [`auth`]: JWT issuing and verification, the verified-token cache, and the extractor that
 //!   turns a request into a typed, authorized [`auth::Principal`].
 //! - [`snapshots`]: the in-memory cache of environments' SDK snapshots (compiled, serialized and
-//!   gzipped once per change), kept current by write handlers and a revision poller.
+//!   gzipped once per change), kept current by the post-commit step of writes, the Redis bus between instances
+//!   and a revision poller; one small file per job under `snapshots/`.
+//! - [`shutdown`]: the signal that stops the background loops at shutdown, and their join.
 //! - [`changes`]: the one post-commit step (snapshot reload and bus announcement) writes go through.
 //! - [`api`]: HTTP handlers, one module per resource, each mounting its own routes.
 //! - [`error`]: the one place where failures become `application/problem+json`.
@@ -40,6 +42,7 @@ pub mod redis_connection;
 pub mod remote;
 pub mod secrets;
 pub mod settings;
+pub mod shutdown;
 pub mod snapshots;
 pub mod startup;
 pub mod state;

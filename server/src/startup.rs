@@ -4,7 +4,8 @@
 //! migrations, signing keys, listening socket), so a bad setting stops start-up with a message
 //! instead of surfacing later. The built application knows its port (tests bind port 0) and
 //! [`Application::run_until_stopped`] serves until SIGTERM/SIGINT, then drains in-flight requests
-//! for up to `SWITCHBOARD_SHUTDOWN_TIMEOUT_SECS`.
+//! for up to `SWITCHBOARD_SHUTDOWN_TIMEOUT_SECS`, then stops the background loops (waiting as
+//! long again at most) and closes the store they used.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::auth::TokenService;
 use crate::keys::Keyring;
 use crate::redis_connection::Redis;
 use crate::settings::Settings;
+use crate::shutdown::{BackgroundTasks, RunningTasks};
 use crate::snapshots::Snapshots;
 use crate::state::AppState;
 use crate::store::{Store, signing_keys};
@@ -61,6 +63,9 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    /// The revocation watcher, the snapshot poller and the bus listener: stopped once the HTTP
+    /// server has drained, before the store closes under them.
+    background: BackgroundTasks,
     initial_admin_token: Option<String>,
 }
 
@@ -98,20 +103,21 @@ impl Application {
             .with_context(|| format!("SWITCHBOARD_LISTEN: cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();
 
-        tokio::spawn(
+        let mut background = BackgroundTasks::default();
+        background.spawn(
             core.tokens
                 .clone()
-                .watch_revocations(Duration::from_secs(1)),
+                .watch_revocations(Duration::from_secs(1), background.shutdown()),
         );
-        // Until a Redis bus carries change events, polling revisions is how writes made by other
-        // instances (or directly in the database) reach this one's cache.
+        // Writes on other instances arrive on the Redis bus when there is one; polling revisions
+        // is the net under it (Redis down, a lost message) and, without Redis, how writes made
+        // by other instances (or directly in the database) reach this one's cache.
         let snapshots = Arc::new(Snapshots::new(core.store.clone(), redis.clone()));
-        tokio::spawn(
-            snapshots
-                .clone()
-                .watch(Duration::from_millis(settings.sync_interval_ms)),
-        );
-        tokio::spawn(snapshots.clone().listen());
+        background.spawn(snapshots.clone().watch(
+            Duration::from_millis(settings.sync_interval_ms),
+            background.shutdown(),
+        ));
+        background.spawn(snapshots.clone().listen(background.shutdown()));
 
         let state = web::Data::new(AppState {
             settings: Arc::new(settings.clone()),
@@ -144,6 +150,7 @@ impl Application {
             port,
             server: server.run(),
             state,
+            background,
             initial_admin_token,
         })
     }
@@ -166,8 +173,15 @@ impl Application {
         self.server.handle()
     }
 
+    /// How many background tasks are still running; readable after the application is gone.
+    pub fn background_tasks(&self) -> RunningTasks {
+        self.background.running()
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        let limit = Duration::from_secs(self.state.settings.shutdown_timeout_secs);
+        self.background.stop(limit).await;
         self.state.store.close().await;
         result
     }

@@ -154,6 +154,24 @@ impl Metrics {
     }
 }
 
+/// Counts one request in `http_requests_in_flight` for as long as it lives. Decremented on
+/// drop, because a request is not always finished: when the client goes away mid-request, the
+/// server drops the request's future where it stands.
+struct InFlight(IntGauge);
+
+impl InFlight {
+    fn enter(gauge: &IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Middleware: counts and times each request by route pattern and echoes its request id.
@@ -166,13 +184,9 @@ pub async fn observe(
         .map(|s| s.metrics.clone());
     let method = req.method().as_str().to_owned();
     let started = Instant::now();
-    if let Some(m) = &metrics {
-        m.in_flight.inc();
-    }
+    let in_flight = metrics.as_ref().map(|m| InFlight::enter(&m.in_flight));
     let result = next.call(req).await;
-    if let Some(m) = &metrics {
-        m.in_flight.dec();
-    }
+    drop(in_flight);
     let mut response = result?;
     let route = response
         .request()

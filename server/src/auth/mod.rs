@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{Access, Scope, ScopeSet};
+use crate::shutdown::Shutdown;
 use crate::store::audit::Actor;
 use crate::store::signing_keys::SigningKey;
 use crate::store::tokens::{self, TokenRecord};
@@ -283,15 +284,14 @@ impl TokenService {
     }
 
     /// Polls the store for revocations made elsewhere and forgets cached verifications when one
-    /// appears. Runs until the process ends.
+    /// appears. Runs until `shutdown` is requested.
     ///
     /// The first successful check always counts as a change: a verification cached before the
     /// watcher's first read could predate a revocation that read already includes.
-    pub async fn watch_revocations(self: Arc<Self>, every: Duration) {
+    pub async fn watch_revocations(self: Arc<Self>, every: Duration, shutdown: Shutdown) {
         let mut seen = None;
         let mut ticker = tokio::time::interval(every);
-        loop {
-            ticker.tick().await;
+        while shutdown.next_tick(&mut ticker).await {
             match tokens::revocation_marker(&self.store).await {
                 Ok(marker) if Some(marker) != seen => {
                     self.forget_verifications();

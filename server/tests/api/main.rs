@@ -23,6 +23,7 @@ mod redis;
 mod sdk;
 mod secret_leaks;
 mod secrets;
+mod shutdown;
 mod store;
 mod system;
 mod tokens;

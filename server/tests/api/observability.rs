@@ -1,5 +1,6 @@
 //! What an operator sees: JSON logs with request ids, traces exported over OTLP, and no token or
-//! key in any of it. Runs the real binary, as production does.
+//! key in any of it (run on the real binary, as production does); and metrics that stay true
+//! when clients walk away.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -8,8 +9,10 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
 
 use crate::cli::ServerProcess;
+use crate::helpers::{Backend, TestApp, spawn_app};
 
 /// A stand-in OTLP/HTTP collector: accepts every export and reports its path and content type.
 fn fake_collector() -> (u16, mpsc::Receiver<(String, String)>) {
@@ -130,4 +133,57 @@ async fn logs_are_json_with_request_ids_traces_are_exported_and_no_token_or_key_
             assert!(!logs.contains(signature));
         }
     }
+}
+
+/// `switchboard_http_requests_in_flight` as `/metrics` reports it (the `/metrics` request itself
+/// included).
+async fn requests_in_flight(app: &TestApp) -> i64 {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("switchboard_http_requests_in_flight "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no in-flight gauge in:\n{text}"))
+}
+
+/// Polls the gauge until it reads `expected`; the last reading when it never does.
+async fn wait_for_in_flight(app: &TestApp, expected: i64) -> i64 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = requests_in_flight(app).await;
+        if now == expected || tokio::time::Instant::now() > deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_request_the_client_abandons_leaves_the_in_flight_gauge_where_it_was() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let before = requests_in_flight(&app).await;
+
+    // A request whose body never finishes arriving keeps its handler waiting...
+    let mut socket = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /v1/projects HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer {}\r\n\
+         content-type: application/json\r\ncontent-length: 64\r\n\r\n{{\"name\":",
+        app.admin_token
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    assert_eq!(wait_for_in_flight(&app, before + 1).await, before + 1);
+    // ...until the client resets the connection, and the server drops the request mid-way.
+    socket.set_zero_linger().unwrap();
+    drop(socket);
+
+    assert_eq!(wait_for_in_flight(&app, before).await, before);
 }

@@ -1,0 +1,48 @@
+//! Snapshot bodies shared between instances in Redis: when one instance has read an
+//! environment from the database, the others building the same revision fetch it from Redis
+//! with one small revision query instead of the full snapshot read. Best effort throughout:
+//! any miss or failure falls back to the database, the source of truth.
+
+use std::time::Duration;
+
+use switchboard_core::Snapshot;
+
+use super::Snapshots;
+use crate::store::snapshots;
+
+/// Snapshot bodies in Redis expire on their own; keys carry the revision, so they are never stale.
+const REDIS_TTL: Duration = Duration::from_secs(3600);
+
+fn redis_key(environment_id: &str, revision: i64) -> String {
+    format!("snapshot:{environment_id}:{revision}")
+}
+
+impl Snapshots {
+    /// The environment's snapshot at its current revision from the shared Redis cache: one
+    /// small query for the revision instead of the full snapshot read. `None` on any miss.
+    pub(super) async fn cached_in_redis(&self, environment_id: &str) -> Option<Snapshot> {
+        let redis = self.redis.as_ref()?;
+        let revision = snapshots::revision(&self.store, environment_id)
+            .await
+            .ok()??;
+        let bytes = redis
+            .get_bytes(&redis_key(environment_id, revision))
+            .await?;
+        let snapshot: Snapshot = serde_json::from_slice(&bytes).ok()?;
+        (i64::try_from(snapshot.revision).ok() == Some(revision)).then_some(snapshot)
+    }
+
+    /// Shares a snapshot read from the database with the other instances (best effort). A
+    /// snapshot holds flags, segments and config, never a secret.
+    pub(super) async fn share_in_redis(&self, environment_id: &str, snapshot: &Snapshot) {
+        let Some(redis) = &self.redis else { return };
+        let Ok(revision) = i64::try_from(snapshot.revision) else {
+            return;
+        };
+        if let Ok(body) = serde_json::to_vec(snapshot) {
+            redis
+                .set_bytes(&redis_key(environment_id, revision), &body, REDIS_TTL)
+                .await;
+        }
+    }
+}
