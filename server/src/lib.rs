@@ -16,8 +16,8 @@
 //! - [`auth`]: JWT issuing and verification, the verified-token cache, and the extractor that
 //!   turns a request into a typed, authorized [`auth::Principal`].
 //! - [`snapshots`]: the in-memory cache of environments' SDK snapshots (compiled, serialized and
-//!   gzipped once per change), kept current by the post-commit step of writes, the Redis bus between instances
-//!   and a revision poller; one small file per job under `snapshots/`.
+//!   gzipped once per change), kept current by the post-commit step of writes, the Redis bus
+//!   between instances and a revision poller; one small file per job under `snapshots/`.
 //! - [`shutdown`]: the signal that stops the background loops at shutdown, and their join.
 //! - [`changes`]: the one post-commit step (snapshot reload and bus announcement) writes go through.
 //! - [`api`]: HTTP handlers, one module per resource, each mounting its own routes.
