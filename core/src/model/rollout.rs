@@ -171,10 +171,7 @@ mod tests {
     #[test]
     fn other_variants_become_off_and_on_ranges_stay() {
         let before = split(&[("a", 3000), ("on", 2000), ("b", 5000)]);
-        assert_eq!(
-            rolled(&before, 6000),
-            split(&[("on", 6000), ("off", 4000)])
-        );
+        assert_eq!(rolled(&before, 6000), split(&[("on", 6000), ("off", 4000)]));
         assert_eq!(
             rolled(&before, 1000),
             split(&[("off", 3000), ("on", 1000), ("off", 6000)])
@@ -185,7 +182,10 @@ mod tests {
     fn both_variants_stay_named_at_the_ends() {
         let before = split(&[("on", 500), ("off", 9500)]);
         assert_eq!(rolled(&before, 0), split(&[("on", 0), ("off", 10_000)]));
-        assert_eq!(rolled(&before, 10_000), split(&[("on", 10_000), ("off", 0)]));
+        assert_eq!(
+            rolled(&before, 10_000),
+            split(&[("on", 10_000), ("off", 0)])
+        );
     }
 
     #[test]
