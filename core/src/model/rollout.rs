@@ -26,10 +26,10 @@ impl Serve {
         };
         let total: u32 = runs.iter().map(|r| r.weight).sum();
         let runs = if total == TOTAL_WEIGHT {
-            resize(runs, u32::from(share.get()))
+            resize(runs, share.get())
         } else {
             // Not a valid split (validation keeps these out of the store): nothing to preserve.
-            let share = u32::from(share.get());
+            let share = share.get();
             vec![Run::new(true, share), Run::new(false, TOTAL_WEIGHT - share)]
         };
         Serve::Split(Split {
