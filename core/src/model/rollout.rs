@@ -24,7 +24,8 @@ impl Serve {
             Serve::Variant(v) => (vec![Run::new(v == on, TOTAL_WEIGHT)], None, None),
             Serve::Split(s) => (runs(s, on), s.stickiness.clone(), s.salt.clone()),
         };
-        let total: u32 = runs.iter().map(|r| r.weight).sum();
+        // Saturating: a split that was never validated may hold any weights.
+        let total = runs.iter().map(|r| r.weight).fold(0, u32::saturating_add);
         let runs = if total == TOTAL_WEIGHT {
             resize(runs, share.get())
         } else {
@@ -68,7 +69,7 @@ fn merged(runs: impl IntoIterator<Item = Run>) -> Vec<Run> {
     let mut out: Vec<Run> = Vec::new();
     for run in runs.into_iter().filter(|r| r.weight > 0) {
         match out.last_mut() {
-            Some(last) if last.on == run.on => last.weight += run.weight,
+            Some(last) if last.on == run.on => last.weight = last.weight.saturating_add(run.weight),
             _ => out.push(run),
         }
     }
