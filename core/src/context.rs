@@ -28,7 +28,12 @@ pub struct Context {
         skip_serializing_if = "Option::is_none"
     )]
     targeting_key: Option<String>,
-    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    /// Numbers are decided on their literal: see `canonical.rs`.
+    #[serde(
+        default,
+        deserialize_with = "crate::canonical::deserialize_attributes",
+        skip_serializing_if = "HashMap::is_empty"
+    )]
     attributes: Attributes,
 }
 
@@ -53,9 +58,11 @@ impl Context {
         self
     }
 
-    /// Adds (or replaces) an attribute.
+    /// Adds (or replaces) an attribute. An integral float becomes the integer it equals, so
+    /// that `42.0` buckets as `42` (see `ROLLOUT.md`).
     pub fn set(&mut self, name: impl Into<String>, value: impl Into<Value>) {
-        self.attributes.insert(name.into(), value.into());
+        let value = crate::canonical::normalized(value.into());
+        self.attributes.insert(name.into(), value);
     }
 
     /// Sets or clears the targeting key.

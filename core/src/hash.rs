@@ -122,7 +122,7 @@ fn mix_block(h: u32, k: u32) -> u32 {
 }
 
 /// The bucket of an attribute value, using its canonical text (see `ROLLOUT.md`): strings as
-/// they are, integers in decimal (`42`, `-7`; `42.0` is the integer 42), booleans as
+/// they are, integers stored exactly in decimal (`42`, `-7`; a context stores `42.0` as 42), booleans as
 /// `true`/`false`. Other numbers, lists and objects have no canonical text and yield `None`, as
 /// does a missing attribute: such a caller cannot be bucketed.
 ///
@@ -138,33 +138,20 @@ pub(crate) fn bucket_attr(salt: &SaltedHash, value: Attr<'_>) -> Option<u16> {
     }
 }
 
-/// Numbers are formatted (on the stack: no allocation) and hashed as text. Kept out of line so
-/// that the string path, nearly every split, stays small.
+/// Numbers are formatted (on the stack: no allocation) and hashed as text. Only integers stored
+/// exactly have a canonical text: a context decides that on the JSON literal when it is read
+/// (`canonical.rs`), so a float here is a fraction, out of range, or rounded from such a
+/// literal, and is never bucketed. Kept out of line so that the string path stays small.
 #[inline(never)]
 fn bucket_number(salt: &SaltedHash, n: &serde_json::Number) -> Option<u16> {
     let mut text = StackText::default();
     if let Some(i) = n.as_i64() {
         write!(text, "{i}").ok()?;
-    } else if let Some(u) = n.as_u64() {
-        write!(text, "{u}").ok()?;
     } else {
-        // A float with an integral value, e.g. `42.0`: hashed like the integer. Casts are exact:
-        // the value is integral and inside the target type's range.
-        let f = n.as_f64().filter(|f| f.fract() == 0.0)?;
-        if (I64_MIN..0.0).contains(&f) {
-            write!(text, "{}", f as i64).ok()?;
-        } else if (0.0..U64_END).contains(&f) {
-            write!(text, "{}", f as u64).ok()?;
-        } else {
-            return None;
-        }
+        write!(text, "{}", n.as_u64()?).ok()?;
     }
     Some(salt.bucket(text.as_bytes()))
 }
-
-/// `i64::MIN` and `u64::MAX + 1` as floats (both exact powers of two).
-const I64_MIN: f64 = -9_223_372_036_854_775_808.0;
-const U64_END: f64 = 18_446_744_073_709_551_616.0;
 
 /// A fixed-capacity `fmt::Write` target. 32 bytes hold any `u64`/`i64` (at most 20 bytes); a
 /// longer write fails instead of truncating.
@@ -257,7 +244,10 @@ mod tests {
 
     #[test]
     fn non_string_values_hash_as_their_canonical_text() {
-        let n = |s: &str| s.parse::<Number>().unwrap();
+        // As a context stores a JSON literal: the exact integer if it is one, else the float.
+        let n = |s: &str| {
+            crate::canonical::integer_literal(s).unwrap_or_else(|| s.parse::<Number>().unwrap())
+        };
         let f = SaltedHash::new("f");
         let num = |s: &str| bucket_attr(&f, Attr::Num(&n(s)));
         assert_eq!(num("42"), Some(bucket("f", "42")));
@@ -278,6 +268,9 @@ mod tests {
         assert_eq!(num("1.5"), None);
         assert_eq!(num("2e19"), None);
         assert_eq!(num("1e300"), None);
+        assert_eq!(num("-9223372036854775809"), None);
+        assert_eq!(num("9223372036854775808.5"), None);
+        assert_eq!(num("-9223372036854775808.5"), None);
         assert_eq!(bucket_attr(&f, Attr::Bool(true)), Some(bucket("f", "true")));
         assert_eq!(
             bucket_attr(&f, Attr::Bool(false)),

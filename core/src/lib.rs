@@ -12,6 +12,7 @@
 //! - [`snapshot`]: the versioned [`Snapshot`] served by `GET /v1/sdk/snapshot`.
 //! - [`key`]: [`FlagKey`] and [`BasisPoints`], valid by construction.
 //! - [`context`]: the evaluation [`Context`].
+//! - `canonical`: which numbers have a canonical text for bucketing, decided on the literal.
 //! - [`validate`]: every problem of a definition/state/segment, with field pointers (for `422`).
 //! - `compile`: [`CompiledSnapshot::compile`] — parse once per snapshot, isolate broken flags.
 //! - `ops`: operator semantics over pre-parsed operands.
@@ -109,6 +110,7 @@
 //!   Segments cannot refer to segments. No regular expressions, by design: they are a
 //!   denial-of-service and portability hazard across SDKs.
 
+mod canonical;
 mod compile;
 pub mod context;
 mod evaluate;

@@ -5,7 +5,9 @@ mod common;
 
 use proptest::prelude::*;
 use serde_json::json;
-use switchboard_core::{CompiledSnapshot, Context, ErrorCode, Reason, hash};
+use switchboard_core::{
+    BasisPoints, CompiledSnapshot, Context, ErrorCode, Reason, Serve, Split, WeightedVariant, hash,
+};
 
 const IDS: u32 = 100_000;
 
@@ -46,6 +48,82 @@ proptest! {
         prop_assert_eq!(eval.variant, Some("off"));
         prop_assert_eq!(eval.reason, Reason::Error);
         prop_assert_eq!(eval.error_code, Some(ErrorCode::TargetingKeyMissing));
+    }
+}
+
+/// Any valid split of `on`, `off` and two other variants, in any order, with any number of
+/// arms (zero weights included), plus a stickiness and salt to carry over.
+fn any_split() -> impl Strategy<Value = Serve> {
+    prop::collection::vec((0usize..4, 0u32..=10_000), 1..7).prop_map(|mut arms| {
+        let mut cuts: Vec<u32> = arms.iter().skip(1).map(|&(_, cut)| cut).collect();
+        cuts.sort_unstable();
+        cuts.push(10_000);
+        let mut start = 0;
+        for ((_, weight), end) in arms.iter_mut().zip(cuts) {
+            *weight = end - start;
+            start = end;
+        }
+        Serve::Split(Split {
+            split: arms
+                .into_iter()
+                .map(|(v, weight)| WeightedVariant {
+                    variant: ["on", "off", "a", "b"][v].to_owned(),
+                    weight,
+                })
+                .collect(),
+            stickiness: Some("account".to_owned()),
+            salt: Some("salt".to_owned()),
+        })
+    })
+}
+
+/// The variant each bucket gets, by the walk of `ROLLOUT.md`.
+fn variant_per_bucket(serve: &Serve) -> Vec<&str> {
+    match serve {
+        Serve::Variant(v) => vec![v.as_str(); 10_000],
+        Serve::Split(split) => (0..10_000u32)
+            .map(|bucket| {
+                let mut cumulative = 0;
+                split
+                    .split
+                    .iter()
+                    .find(|arm| {
+                        cumulative += arm.weight;
+                        bucket < cumulative
+                    })
+                    .map_or("", |arm| arm.variant.as_str())
+            })
+            .collect(),
+    }
+}
+
+proptest! {
+    #[test]
+    fn rolling_out_from_any_split_keeps_the_on_callers(
+        previous in prop_oneof![any_split(), Just(Serve::variant("on")), Just(Serve::variant("a"))],
+        share in 0u32..=10_000,
+    ) {
+        let next = previous.rolled_out("on", "off", BasisPoints::try_from(share).unwrap());
+        let (before, after) = (variant_per_bucket(&previous), variant_per_bucket(&next));
+        let on_before = before.iter().filter(|v| **v == "on").count();
+        let on_after = after.iter().filter(|v| **v == "on").count();
+        prop_assert_eq!(on_after, share as usize);
+        prop_assert!(after.iter().all(|v| *v == "on" || *v == "off"));
+        for (b, a) in before.iter().zip(&after) {
+            if on_after >= on_before && *b == "on" {
+                prop_assert_eq!(*a, "on", "widening took `on` from a bucket");
+            }
+            if on_after <= on_before && *a == "on" {
+                prop_assert_eq!(*b, "on", "narrowing gave `on` to a new bucket");
+            }
+        }
+        let Serve::Split(split) = &next else { panic!("a rollout is a split") };
+        prop_assert!(split.split.iter().any(|arm| arm.variant == "on"));
+        prop_assert!(split.split.iter().any(|arm| arm.variant == "off"));
+        if let Serve::Split(old) = &previous {
+            prop_assert_eq!(&split.stickiness, &old.stickiness);
+            prop_assert_eq!(&split.salt, &old.salt);
+        }
     }
 }
 

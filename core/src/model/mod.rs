@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod rollout;
 mod serve;
 
 pub use serve::{Serve, Split, WeightedVariant};

@@ -1,4 +1,4 @@
-"""Regenerates buckets.json with an independent murmur3 (pip install mmh3).
+"""Regenerates buckets.json and numbers.json with an independent murmur3 (pip install mmh3).
 
 Only for adding cases: an existing expectation must never change."""
 import json, os
@@ -31,3 +31,34 @@ lines.append('  ]\n}\n')
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "buckets.json"), "w") as f:
     f.write('\n'.join(lines))
 print(len(out), "vectors")
+
+# Numeric stickiness values: the canonical text of a JSON number literal (ROLLOUT.md), decided
+# with exact decimal arithmetic, independent of the Rust code; `null` where there is none.
+from decimal import Decimal
+literals = [
+ "42", "42.0", "4.2e1", "420E-1", "-7", "-7e0", "0", "-0", "-0.0", "0.0e5",
+ "1e19", "1E+2", "100e-2", "9007199254740993", "9007199254740993.0",
+ "18446744073709551615", "1.8446744073709551615e19", "-9223372036854775808",
+ "-9.223372036854775808e18", "9223372036854775807", "9223372036854775808",
+ "12345678901234567890e-1",
+ "1.5", "-0.5", "2e19", "1e300", "1e-400", "1.0000000000000000001",
+ "18446744073709551616", "18446744073709551615.5", "-9223372036854775809",
+ "9223372036854775807.5", "9223372036854775808.5", "-9223372036854775807.5",
+ "-9223372036854775808.5", "9.999999999999999999e18", "9.9999999999999999995e18",
+]
+def canonical(literal):
+    d = Decimal(literal)
+    if d != d.to_integral_value() or not (-2**63 <= d < 2**64):
+        return None
+    return str(int(d))
+numbers = []
+for literal in literals:
+    text = canonical(literal)
+    h = None if text is None else mmh3.hash(("numbers:" + text).encode("utf-8"), 0, signed=False)
+    numbers.append({"literal": literal, "text": text, "bucket": None if h is None else h % 10000})
+lines = ['{', '  "description": "Numeric stickiness: the text hashed for a JSON number literal (null: none, the caller is not bucketed) and its bucket with salt \'numbers\'. Exact decimal arithmetic and Python mmh3, independent of the Rust code. Never edit an entry.",', '  "vectors": [']
+lines.append(',\n'.join('    ' + json.dumps(v) for v in numbers))
+lines.append('  ]\n}\n')
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "numbers.json"), "w") as f:
+    f.write('\n'.join(lines))
+print(len(numbers), "number vectors")

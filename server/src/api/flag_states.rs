@@ -4,7 +4,7 @@
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use switchboard_core::{BasisPoints, FieldError, FlagState, FlagType, Serve, ValidationErrors};
+use switchboard_core::{BasisPoints, FieldError, FlagState, FlagType, ValidationErrors};
 
 use super::etag::{etag, if_match};
 use super::extract::{OptionalJson, RollbackBody};
@@ -234,12 +234,7 @@ async fn rollout(
         };
         let on = pick(body.variant, "on", "variant")?;
         let off = pick(body.otherwise, "off", "otherwise")?;
-        let mut serve = Serve::rollout(on, off, share);
-        if let (Serve::Split(previous), Serve::Split(next)) = (&s.default_serve, &mut serve) {
-            next.stickiness = previous.stickiness.clone();
-            next.salt = previous.salt.clone();
-        }
-        s.default_serve = serve;
+        s.default_serve = s.default_serve.rolled_out(&on, &off, share);
         Ok(s)
     })
     .await

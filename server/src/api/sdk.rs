@@ -129,7 +129,7 @@ async fn snapshot(
     let entry = cached(&state, project, environment).await?;
     let headers = req.headers();
     let stale = stale_for(&state);
-    if none_match(headers, &entry.etag) {
+    if super::etag::none_match(headers, &entry.etag)? {
         return Ok(mark_stale(validators(HttpResponse::NotModified(), &entry), stale).finish());
     }
     let mut response = mark_stale(validators(HttpResponse::Ok(), &entry), stale);
@@ -175,22 +175,6 @@ fn validators(
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
         .insert_header((header::VARY, HeaderValue::from_static("Accept-Encoding")));
     builder
-}
-
-/// `If-None-Match` with weak comparison (RFC 9110 §13.1.2): `*`, or any listed tag whose opaque
-/// part equals ours, `W/` or not.
-fn none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
-    let ours = opaque(etag.as_bytes());
-    headers.get_all(header::IF_NONE_MATCH).any(|value| {
-        value.as_bytes().split(|&b| b == b',').any(|tag| {
-            let tag = tag.trim_ascii();
-            tag == b"*" || opaque(tag) == ours
-        })
-    })
-}
-
-fn opaque(tag: &[u8]) -> &[u8] {
-    tag.strip_prefix(b"W/").unwrap_or(tag)
 }
 
 /// Whether `Accept-Encoding` lists `gzip` (or `x-gzip`, or `*`) with a non-zero quality.

@@ -584,3 +584,123 @@ async fn an_environment_holding_flag_states_needs_confirmation_to_delete(backend
     let problem = assert_problem(app.delete("/v1/projects/shop").await, StatusCode::CONFLICT).await;
     assert!(problem["detail"].as_str().unwrap().contains("1 flag(s)"));
 }
+
+/// Issue 13: `rollout` keeps who had the feature whatever the stored order, and precondition
+/// headers are read as RFC 9110 says, a malformed one being a 400.
+mod rollout_order_and_preconditions {
+    use reqwest::{Method, StatusCode};
+    use serde_json::{Value, json};
+    use switchboard_core::hash;
+
+    use super::{STATE, create_checkout_flag, shop};
+    use crate::helpers::{Backend, TestApp, assert_problem};
+
+    crate::on_both_backends!(
+        widening_a_reversed_split_keeps_every_caller_who_had_the_feature,
+        a_malformed_precondition_is_a_bad_request_that_names_the_header,
+    );
+
+    async fn rollout(app: &TestApp, percentage: u32) -> Value {
+        let response = app
+            .post(
+                &format!("{STATE}/rollout"),
+                json!({ "percentage": percentage }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    async fn served(app: &TestApp, id: &str) -> Value {
+        let response = app
+            .post(
+                "/v1/evaluate?project=shop&environment=production",
+                json!({ "context": { "targeting_key": id }, "flags": ["new-checkout"] }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let answer: Value = response.json().await.unwrap();
+        answer["results"][0]["variant"].clone()
+    }
+
+    async fn widening_a_reversed_split_keeps_every_caller_who_had_the_feature(backend: Backend) {
+        let app = shop(backend).await;
+        create_checkout_flag(&app).await;
+        let stored = json!({
+            "enabled": true,
+            "default_serve": { "split": [
+                { "variant": "off", "weight": 9500 }, { "variant": "on", "weight": 500 }
+            ], "salt": "checkout-salt" },
+            "off_variant": "off",
+        });
+        let response = app
+            .request(Method::PUT, STATE)
+            .json(&stored)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        // Callers in the last 5 % of buckets have the feature.
+        let had_it: Vec<String> = (0..2_000)
+            .map(|i| format!("user-{i}"))
+            .filter(|id| hash::bucket("checkout-salt", id) >= 9500)
+            .take(10)
+            .collect();
+        assert_eq!(had_it.len(), 10);
+
+        let widened = rollout(&app, 10).await;
+
+        assert_eq!(
+            widened["default_serve"],
+            json!({ "split": [
+                { "variant": "off", "weight": 9000 }, { "variant": "on", "weight": 1000 }
+            ], "salt": "checkout-salt" })
+        );
+        for id in &had_it {
+            assert_eq!(served(&app, id).await, "on", "{id} lost the feature");
+        }
+        let narrowed = rollout(&app, 2).await;
+        assert_eq!(
+            narrowed["default_serve"]["split"],
+            json!([{ "variant": "off", "weight": 9800 }, { "variant": "on", "weight": 200 }])
+        );
+    }
+
+    async fn a_malformed_precondition_is_a_bad_request_that_names_the_header(backend: Backend) {
+        let app = shop(backend).await;
+        create_checkout_flag(&app).await;
+        let enable = |if_match: &'static str| {
+            app.request(Method::POST, &format!("{STATE}/enable"))
+                .header("if-match", if_match)
+                .send()
+        };
+
+        for malformed in ["\"abc\"", "abc", "\"3", "*, \"0\""] {
+            let problem =
+                assert_problem(enable(malformed).await.unwrap(), StatusCode::BAD_REQUEST).await;
+            assert_eq!(problem["errors"][0]["field"], "header.If-Match");
+            assert!(!problem.to_string().contains("abc"), "the value is echoed");
+        }
+        let two_versions = enable("\"0\", \"1\"").await.unwrap();
+        assert_problem(two_versions, StatusCode::BAD_REQUEST).await;
+        let weak = enable("W/\"0\"").await.unwrap();
+        assert_problem(weak, StatusCode::PRECONDITION_FAILED).await;
+        assert_eq!(app.get(STATE).await.headers()["etag"], "\"0\"");
+
+        let listed = enable("\"0\", W/\"0\"").await.unwrap();
+        assert_eq!(listed.status(), StatusCode::OK);
+        assert_eq!(listed.headers()["etag"], "\"1\"");
+
+        let snapshot = app
+            .request(
+                Method::GET,
+                "/v1/sdk/snapshot?project=shop&environment=production",
+            )
+            .header("if-none-match", "not-an-etag")
+            .send()
+            .await
+            .unwrap();
+        let problem = assert_problem(snapshot, StatusCode::BAD_REQUEST).await;
+        assert_eq!(problem["errors"][0]["field"], "header.If-None-Match");
+    }
+}
