@@ -5,9 +5,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::error::Result;
-use super::output::{OutputArgs, Table, cell, items, time, write_stdout};
-use super::profiles::Connection;
+use crate::error::Result;
+use crate::output::{OutputArgs, Table, cell, items, time, write_stdout};
+use crate::profiles::Connection;
 
 #[derive(Debug, Args)]
 pub struct TokensArgs {
@@ -104,7 +104,7 @@ pub async fn execute(args: TokensArgs) -> Result<()> {
                 .await?;
             let mut issued: Value = response.json().await.map_err(anyhow::Error::from)?;
             if out.is_json() {
-                return super::output::print_json(&issued);
+                return crate::output::print_json(&issued);
             }
             eprintln!(
                 "switchboard: issued token {} (id {}), expires {}; it is shown only this once",

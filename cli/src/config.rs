@@ -5,10 +5,10 @@ use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::error::Result;
-use super::export::{ExportArgs, export};
-use super::output::{OutputArgs, Table, cell, items, time};
-use super::profiles::{Connection, Target};
+use crate::error::Result;
+use crate::export::{ExportArgs, export};
+use crate::output::{OutputArgs, Table, cell, items, time};
+use crate::profiles::{Connection, Target};
 
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
@@ -108,7 +108,7 @@ pub async fn execute(args: ConfigArgs) -> Result<()> {
         }
         ConfigCommand::Get { key } => {
             let entry = client.get(key_url(&key, &[])).await?;
-            out.emit_line(&entry, |e| crate::export::as_text(&e["value"]))
+            out.emit_line(&entry, |e| crate::output::as_text(&e["value"]))
         }
         ConfigCommand::Set {
             key,

@@ -6,9 +6,9 @@ use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::error::Result;
-use super::output::{OutputArgs, Table, cell, items, time};
-use super::profiles::{Connection, Target};
+use crate::error::Result;
+use crate::output::{OutputArgs, Table, cell, items, time};
+use crate::profiles::{Connection, Target};
 
 #[derive(Debug, Args)]
 pub struct ProjectsArgs {

@@ -13,7 +13,7 @@ use reqwest::{Method, Response, Url};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::error::{ApiFailure, Error, Problem, Result};
+use crate::error::{ApiFailure, Error, Problem, Result};
 
 /// Most answers are small; a bigger one is a misconfigured URL, not something to keep reading.
 const MAX_ERROR_BODY: usize = 64 * 1024;

@@ -3,9 +3,9 @@
 use clap::Args;
 use serde_json::json;
 
-use super::error::Result;
-use super::output::{OutputArgs, Table, cell, items, time};
-use super::profiles::Connection;
+use crate::error::Result;
+use crate::output::{OutputArgs, Table, cell, items, time};
+use crate::profiles::Connection;
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {

@@ -10,7 +10,7 @@ use std::io::Write;
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 
-use super::error::Result;
+use crate::error::Result;
 
 /// How results are printed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -155,6 +155,15 @@ pub fn cell(value: &Value) -> String {
         cut
     } else {
         text
+    }
+}
+
+/// A value as a script wants it on one line: strings bare, anything else as JSON (what a dotenv
+/// export holds, see the server's `export::as_text`).
+pub fn as_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
     }
 }
 

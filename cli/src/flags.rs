@@ -9,10 +9,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use reqwest::{Method, Url};
 use serde_json::{Value, json};
 
-use super::client::Client;
-use super::error::{Error, Result};
-use super::output::{Out, OutputArgs, Table, cell, items, time};
-use super::profiles::{Connection, Target};
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::output::{Out, OutputArgs, Table, cell, items, time};
+use crate::profiles::{Connection, Target};
 
 #[derive(Debug, Args)]
 pub struct FlagsArgs {

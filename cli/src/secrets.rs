@@ -13,11 +13,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::error::{Error, Result};
-use super::export::{ExportArgs, export};
-use super::output::{Out, OutputArgs, Table, cell, items, time, write_stdout};
-use super::profiles::{Connection, Session, Target};
-use super::prompt;
+use crate::error::{Error, Result};
+use crate::export::{ExportArgs, export};
+use crate::output::{Out, OutputArgs, Table, cell, items, time, write_stdout};
+use crate::profiles::{Connection, Session, Target};
+use crate::prompt;
 
 #[derive(Debug, Args)]
 pub struct SecretsArgs {

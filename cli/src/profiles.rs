@@ -29,9 +29,9 @@ use serde::Deserialize;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::client::Client;
-use super::error::{Error, Result};
-use super::output::{OutputArgs, Table, cell};
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::output::{OutputArgs, Table, cell};
 
 /// Where the server is and who is asking; on every remote command.
 #[derive(Clone, Args)]
