@@ -13,6 +13,7 @@ use reqwest::{Method, Response, Url};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
+use crate::api::{Page, parse};
 use crate::error::{ApiFailure, Error, Problem, Result};
 
 /// Most answers are small; a bigger one is a misconfigured URL, not something to keep reading.
@@ -143,14 +144,9 @@ impl Client {
                     query.append_pair("cursor", cursor);
                 }
             }
-            let page = self.get(page_url).await?;
-            if let Some(page_items) = page.get("items").and_then(Value::as_array) {
-                items.extend(page_items.iter().cloned());
-            }
-            cursor = page
-                .get("next_cursor")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
+            let page: Page<Value> = parse(&self.get(page_url).await?)?;
+            items.extend(page.items);
+            cursor = page.next_cursor;
             if cursor.is_none() || items.len() >= limit {
                 items.truncate(limit);
                 return Ok(items);

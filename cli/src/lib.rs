@@ -12,6 +12,8 @@
 //! `--token`/`SWITCHBOARD_TOKEN`, or a profile of the operator's config file ([`profiles`]).
 //!
 //! # Layout
+//! - [`api`]: the answers the CLI reads, as types (a renamed field fails to parse instead of
+//!   printing an empty cell); `--output json` prints the server's JSON as it is.
 //! - [`client`]: the HTTP client: base URL, bearer token, pagination, problem+json answers.
 //! - [`error`]: the one error type, and the exit code of each failure (the README lists them).
 //! - [`profiles`]: connection arguments, the config file with named profiles, `profiles list`.
@@ -24,6 +26,7 @@
 //!   resource, each with its clap definitions next to what they do.
 //! - [`prompt`]: reading a secret from the terminal without echo.
 
+pub mod api;
 pub mod audit;
 pub mod child;
 pub mod client;
