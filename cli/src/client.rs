@@ -72,6 +72,20 @@ impl Client {
         self.url(&segments)
     }
 
+    /// `/v1/projects/{project}/environments/{env}/{kind}/{name}/{rest…}`: one config key,
+    /// secret or flag state of an environment, or an action on it.
+    pub fn env_item_url(
+        &self,
+        (project, env): (&str, &str),
+        kind: &str,
+        name: &str,
+        rest: &[&str],
+    ) -> Url {
+        let mut segments = vec![kind, name];
+        segments.extend_from_slice(rest);
+        self.env_url(project, env, &segments)
+    }
+
     /// Sends a request (with a JSON body when given); an error status becomes [`Error::Api`].
     pub async fn send(&self, method: Method, url: Url, body: Option<&Value>) -> Result<Response> {
         let bytes = match body {

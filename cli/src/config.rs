@@ -84,11 +84,8 @@ pub async fn execute(args: ConfigArgs) -> Result<()> {
     let out = args.output.out();
     let (project, env) = session.project_env()?;
     let client = &session.client;
-    let key_url = |key: &str, rest: &[&str]| {
-        let mut segments = vec!["config", key];
-        segments.extend_from_slice(rest);
-        client.env_url(project, env, &segments)
-    };
+    let key_url =
+        |key: &str, rest: &[&str]| client.env_item_url((project, env), "config", key, rest);
     let env_url = |rest: &str| client.env_url(project, env, &[rest]);
     match args.command {
         ConfigCommand::List => list(client, &out, env_url("config")).await,

@@ -138,9 +138,8 @@ pub async fn execute(args: FlagsArgs) -> Result<()> {
     let project = session.project()?;
     let definition = |key: &str| client.url(&["v1", "projects", project, "flags", key]);
     let state = |key: &str, action: &[&str]| -> Result<Url> {
-        let mut segments = vec!["flags", key];
-        segments.extend_from_slice(action);
-        Ok(client.env_url(project, session.environment()?, &segments))
+        let env = session.environment()?;
+        Ok(client.env_item_url((project, env), "flags", key, action))
     };
     let kill = || -> Result<Url> { Ok(client.env_url(project, session.environment()?, &["kill"])) };
     match args.command {
@@ -151,7 +150,7 @@ pub async fn execute(args: FlagsArgs) -> Result<()> {
                 client,
                 &out,
                 definition(&key),
-                env.map(|env| client.env_url(project, env, &["flags", &key])),
+                env.map(|env| client.env_item_url((project, env), "flags", &key, &[])),
             )
             .await
         }
@@ -161,14 +160,8 @@ pub async fn execute(args: FlagsArgs) -> Result<()> {
         }
         FlagsCommand::Set { key, from_file } => {
             let document = read_document(from_file.as_ref())?;
-            change_state(
-                client,
-                &out,
-                Method::PUT,
-                state(&key, &[])?,
-                Some(&document),
-            )
-            .await
+            let url = state(&key, &[])?;
+            change_state(client, &out, Method::PUT, url, Some(&document)).await
         }
         FlagsCommand::Delete { key } => {
             client.json(Method::DELETE, definition(&key), None).await?;
@@ -189,21 +182,9 @@ pub async fn execute(args: FlagsArgs) -> Result<()> {
             variant,
             otherwise,
         } => {
-            let mut body = json!({ "percentage": percentage });
-            if let Some(variant) = variant {
-                body["variant"] = json!(variant);
-            }
-            if let Some(otherwise) = otherwise {
-                body["otherwise"] = json!(otherwise);
-            }
-            change_state(
-                client,
-                &out,
-                Method::POST,
-                state(&key, &["rollout"])?,
-                Some(&body),
-            )
-            .await
+            let body = rollout_body(percentage, variant, otherwise);
+            let url = state(&key, &["rollout"])?;
+            change_state(client, &out, Method::POST, url, Some(&body)).await
         }
         FlagsCommand::KillAll { reason } => {
             let body = reason.map(|reason| json!({ "reason": reason }));
@@ -232,16 +213,21 @@ pub async fn execute(args: FlagsArgs) -> Result<()> {
             to_version: version,
         } => {
             let body = json!({ "version": version });
-            change_state(
-                client,
-                &out,
-                Method::POST,
-                state(&key, &["rollback"])?,
-                Some(&body),
-            )
-            .await
+            let url = state(&key, &["rollback"])?;
+            change_state(client, &out, Method::POST, url, Some(&body)).await
         }
     }
+}
+
+fn rollout_body(percentage: f64, variant: Option<String>, otherwise: Option<String>) -> Value {
+    let mut body = json!({ "percentage": percentage });
+    if let Some(variant) = variant {
+        body["variant"] = json!(variant);
+    }
+    if let Some(otherwise) = otherwise {
+        body["otherwise"] = json!(otherwise);
+    }
+    body
 }
 
 /// A write to the flag's state in the environment, then its new state on one line.

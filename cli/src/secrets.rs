@@ -85,11 +85,8 @@ pub async fn execute(args: SecretsArgs) -> Result<()> {
     let out = args.output.out();
     let (project, env) = session.project_env()?;
     let client = &session.client;
-    let secret = |name: &str, rest: &[&str]| {
-        let mut segments = vec!["secrets", name];
-        segments.extend_from_slice(rest);
-        client.env_url(project, env, &segments)
-    };
+    let secret =
+        |name: &str, rest: &[&str]| client.env_item_url((project, env), "secrets", name, rest);
     match args.command {
         SecretsCommand::List => {
             list(client, &out, client.env_url(project, env, &["secrets"])).await

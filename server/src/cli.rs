@@ -76,7 +76,7 @@ where
     F: Future<Output = ExitCode>,
 {
     let cli = match parse::<R>(args) {
-        Ok(Parsed::Server(cli)) => cli,
+        Ok(Parsed::Server(cli)) => *cli,
         Ok(Parsed::Other(command)) => return other(command).await,
         Err(ParseFailure::Clap(error)) => {
             let _ = error.print();
@@ -127,7 +127,7 @@ enum ParseFailure {
 }
 
 enum Parsed<R> {
-    Server(Cli),
+    Server(Box<Cli>),
     Other(R),
 }
 
@@ -145,7 +145,7 @@ fn parse<R: Subcommand>(args: &[OsString]) -> Result<Parsed<R>, ParseFailure> {
             .map_err(ParseFailure::Clap);
     }
     Cli::from_arg_matches(&matches)
-        .map(Parsed::Server)
+        .map(|cli| Parsed::Server(Box::new(cli)))
         .map_err(ParseFailure::Clap)
 }
 
