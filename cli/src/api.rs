@@ -200,3 +200,26 @@ pub struct Environment {
     pub parent: Option<String>,
     pub revision: i64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_renamed_field_is_an_error_not_an_empty_cell() {
+        let meta = json!({"name": "K", "version": 1, "updated_at": "t", "updated_by": "ci"});
+        assert!(parse::<SecretMeta>(&meta).is_ok());
+        let renamed = json!({"title": "K", "version": 1, "updated_at": "t", "updated_by": "ci"});
+        let error = parse::<SecretMeta>(&renamed).unwrap_err().to_string();
+        assert!(error.contains("missing field `name`"), "{error}");
+    }
+
+    #[test]
+    fn a_flag_answer_reads_as_core_types_beside_fields_it_does_not_show() {
+        let flag = json!({"key": "dark", "type": "boolean", "version": 3, "created_at": "t",
+            "variants": [{"key": "on", "value": true}, {"key": "off", "value": false}]});
+        let flag: Flag = parse(&flag).unwrap();
+        assert_eq!(flag.definition, FlagDefinition::boolean("dark"));
+    }
+}
