@@ -1,6 +1,11 @@
 //! The `switchboard` command line: one binary for the server and its host-side commands.
+//!
+//! The binary's client commands (`flags`, `secrets`, `run`, …) belong to the `switchboard-cli`
+//! crate, which this library does not depend on: [`run`] and [`command`] take them as a type
+//! parameter, so `--help` lists every command while only `main.rs` knows both crates.
 
 use std::ffi::OsString;
+use std::future::Future;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -45,21 +50,34 @@ pub enum Command {
     /// (first) master key. Safe while servers run; values are never decrypted. Prints a JSON
     /// report; retire the old key from the keyring once it reports no failures.
     RotateMasterKey,
-    // The client commands that talk to a server over its REST API (see `crate::remote`).
-    #[command(flatten)]
-    Remote(Box<crate::remote::RemoteCommand>),
 }
 
-/// Parses the command line (config file, environment, flags), then runs the command.
-pub async fn run() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().collect();
-    if crate::remote::is_remote_invocation(&args) {
-        // Parsed without the server's settings: their environment variables (a bad
-        // SWITCHBOARD_LISTEN, a SWITCHBOARD_CONFIG for the server) are not the client's business.
-        return crate::remote::main(&args).await;
-    }
-    let cli = match parse(&args) {
-        Ok(cli) => cli,
+/// The whole command line: the server's settings and commands, then the binary's other
+/// commands `R` (the client ones), so that `--help` lists them all.
+pub fn command<R: Subcommand>() -> clap::Command {
+    use clap::builder::Resettable;
+    let server = Cli::command();
+    let keep = |text: Option<&clap::builder::StyledStr>| {
+        text.cloned().map_or(Resettable::Reset, Resettable::Value)
+    };
+    let (about, long_about) = (keep(server.get_about()), keep(server.get_long_about()));
+    // Augmenting also applies `R`'s own doc comment as the about text: keep the server's.
+    R::augment_subcommands(server)
+        .about(about)
+        .long_about(long_about)
+}
+
+/// Parses `args` (config file, environment, flags), then runs the command. A command of `R`
+/// reaches this parser only when server options precede it (`--data-dir x flags list`); it is
+/// handed to `other`, whose exit code is the process's.
+pub async fn run<R, F>(args: &[OsString], other: impl FnOnce(R) -> F) -> ExitCode
+where
+    R: Subcommand,
+    F: Future<Output = ExitCode>,
+{
+    let cli = match parse::<R>(args) {
+        Ok(Parsed::Server(cli)) => *cli,
+        Ok(Parsed::Other(command)) => return other(command).await,
         Err(ParseFailure::Clap(error)) => {
             let _ = error.print();
             return if error.use_stderr() {
@@ -93,8 +111,6 @@ pub async fn run() -> ExitCode {
             bootstrap_token(settings, name, ttl_secs).await
         }
         Command::RotateMasterKey => rotate_master_key(settings).await,
-        // Only reached when server options precede the command (`--data-dir x flags list`).
-        Command::Remote(command) => return crate::remote::execute(*command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -110,15 +126,27 @@ enum ParseFailure {
     Config(anyhow::Error),
 }
 
-fn parse(args: &[OsString]) -> Result<Cli, ParseFailure> {
-    let mut command = Cli::command();
+enum Parsed<R> {
+    Server(Box<Cli>),
+    Other(R),
+}
+
+fn parse<R: Subcommand>(args: &[OsString]) -> Result<Parsed<R>, ParseFailure> {
+    let mut command = command::<R>();
     if let Some(path) = config_path_from(args) {
         command = apply_config_file(command, &path).map_err(ParseFailure::Config)?;
     }
     let matches = command
         .try_get_matches_from(args)
         .map_err(ParseFailure::Clap)?;
-    Cli::from_arg_matches(&matches).map_err(ParseFailure::Clap)
+    if matches.subcommand_name().is_some_and(R::has_subcommand) {
+        return R::from_arg_matches(&matches)
+            .map(Parsed::Other)
+            .map_err(ParseFailure::Clap);
+    }
+    Cli::from_arg_matches(&matches)
+        .map(|cli| Parsed::Server(Box::new(cli)))
+        .map_err(ParseFailure::Clap)
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -3,8 +3,9 @@
 //!
 //! # Layout
 //! - [`cli`]: the `switchboard` command line (`serve`, `migrate`, `bootstrap-token`).
-//! - [`remote`]: the client commands of the same binary (`run`, `flags`, `config`, `secrets`,
-//!   `tokens`, `audit`, …) that talk to a server over its REST API, for pipelines and operators.
+//!   The client commands of the same binary (`run`, `flags`, `config`, `secrets`, `tokens`,
+//!   `audit`, …) live in the `switchboard-cli` crate (`cli/`), which talks to a server over its
+//!   REST API only; the binary (`main.rs`) joins the two, this library never uses it.
 //! - [`settings`]: every setting defined once (flag, environment variable, config-file key).
 //! - [`startup`]: builds an [`startup::Application`] that knows its port and runs until stopped;
 //!   tests build one on port 0 and drive it over real HTTP.
@@ -39,7 +40,6 @@ pub mod export;
 pub mod keys;
 pub mod open_files;
 pub mod redis_connection;
-pub mod remote;
 pub mod secrets;
 pub mod settings;
 pub mod shutdown;

@@ -25,13 +25,12 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use reqwest::Url;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::client::Client;
-use super::error::{Error, Result};
-use super::output::{OutputArgs, Table, cell};
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::output::{OutputArgs, Table, cell};
 
 /// Where the server is and who is asking; on every remote command.
 #[derive(Clone, Args)]
@@ -358,39 +357,51 @@ pub fn execute(args: ProfilesArgs) -> Result<()> {
                 .ok_or_else(|| Error::usage("neither SWITCHBOARD_CLI_CONFIG nor HOME is set"))?;
             args.output.out().line(&path.display().to_string())
         }
-        ProfilesCommand::List => {
-            let file = ConfigFile::load()?;
-            let default = file.default_profile.as_deref();
-            let rows: Vec<_> = file
-                .profiles
-                .iter()
-                .map(|(name, p)| {
-                    json!({
-                        "name": name,
-                        "default": Some(name.as_str()) == default,
-                        "url": p.url,
-                        "project": p.project,
-                        "environment": p.environment,
-                        "token": p.token_source(&file.path),
-                    })
-                })
-                .collect();
-            args.output.out().emit(&json!(rows), |rows| {
-                let mut table = Table::new(["", "PROFILE", "URL", "PROJECT", "ENV", "TOKEN"]);
-                for row in rows.as_array().into_iter().flatten() {
-                    table.row([
-                        if row["default"] == true { "*" } else { "" }.to_owned(),
-                        cell(&row["name"]),
-                        cell(&row["url"]),
-                        cell(&row["project"]),
-                        cell(&row["environment"]),
-                        cell(&row["token"]),
-                    ]);
-                }
-                table
-            })
-        }
+        ProfilesCommand::List => list(&args.output),
     }
+}
+
+/// One profile as `profiles list` shows it; `--output json` prints these fields.
+#[derive(Serialize, Deserialize)]
+struct ProfileRow {
+    name: String,
+    default: bool,
+    url: Option<String>,
+    project: Option<String>,
+    environment: Option<String>,
+    token: String,
+}
+
+fn list(output: &OutputArgs) -> Result<()> {
+    let file = ConfigFile::load()?;
+    let default = file.default_profile.as_deref();
+    let rows: Vec<ProfileRow> = file
+        .profiles
+        .iter()
+        .map(|(name, p)| ProfileRow {
+            name: name.clone(),
+            default: Some(name.as_str()) == default,
+            url: p.url.clone(),
+            project: p.project.clone(),
+            environment: p.environment.clone(),
+            token: p.token_source(&file.path),
+        })
+        .collect();
+    let rows = serde_json::to_value(rows).map_err(anyhow::Error::from)?;
+    output.out().emit(&rows, |rows: Vec<ProfileRow>| {
+        let mut table = Table::new(["", "PROFILE", "URL", "PROJECT", "ENV", "TOKEN"]);
+        for row in rows {
+            table.row([
+                if row.default { "*" } else { "" }.to_owned(),
+                cell(&row.name),
+                cell(&row.url),
+                cell(&row.project),
+                cell(&row.environment),
+                cell(&row.token),
+            ]);
+        }
+        table
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! `secrets export` and `config export`: the server's rendering (dotenv, JSON or shell lines,
-//! see [`crate::export`]) passed through byte for byte, to stdout or to a private file.
+//! see the server's `export` module) passed through byte for byte, to stdout or to a private file.
 //!
 //! The server renders, not the CLI, so a file written here is exactly what
 //! `curl …/export?format=…` returns and there is one escaping implementation to trust.
@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use reqwest::Url;
 
-use super::client::Client;
-use super::envfile::write_private;
-use super::error::Result;
-use super::output::write_stdout;
+use crate::client::Client;
+use crate::envfile::write_private;
+use crate::error::Result;
+use crate::output::write_stdout;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {

@@ -8,16 +8,18 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use reqwest::Method;
+use reqwest::{Method, Url};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::error::{Error, Result};
-use super::export::{ExportArgs, export};
-use super::output::{Out, OutputArgs, Table, cell, items, time, write_stdout};
-use super::profiles::{Connection, Session, Target};
-use super::prompt;
+use crate::api::{Page, SecretMeta, SecretVersion};
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::export::{ExportArgs, export};
+use crate::output::{Out, OutputArgs, Table, cell, time, write_stdout};
+use crate::profiles::{Connection, Session, Target};
+use crate::prompt;
 
 #[derive(Debug, Args)]
 pub struct SecretsArgs {
@@ -83,45 +85,15 @@ pub async fn execute(args: SecretsArgs) -> Result<()> {
     let out = args.output.out();
     let (project, env) = session.project_env()?;
     let client = &session.client;
-    let secret = |name: &str, rest: &[&str]| {
-        let mut segments = vec!["secrets", name];
-        segments.extend_from_slice(rest);
-        client.env_url(project, env, &segments)
-    };
+    let secret =
+        |name: &str, rest: &[&str]| client.env_item_url((project, env), "secrets", name, rest);
     match args.command {
         SecretsCommand::List => {
-            let list = client
-                .get(client.env_url(project, env, &["secrets"]))
-                .await?;
-            out.emit(&list, |list| {
-                let mut table = Table::new(["NAME", "VERSION", "UPDATED", "UPDATED BY"]);
-                for item in items(list) {
-                    table.row([
-                        cell(&item["name"]),
-                        cell(&item["version"]),
-                        time(&item["updated_at"]),
-                        cell(&item["updated_by"]),
-                    ]);
-                }
-                table
-            })
+            list(client, &out, client.env_url(project, env, &["secrets"])).await
         }
         SecretsCommand::Get { name } => get(&session, &out, &secret(&name, &[])).await,
         SecretsCommand::Set(set_args) => {
-            let value = read_value(&set_args).await?;
-            let body = serde_json::to_vec(&json!({ "value": value.as_str() }))
-                .map_err(anyhow::Error::from)?;
-            let response = client
-                .send_bytes(Method::PUT, secret(&set_args.name, &[]), Some(body))
-                .await?;
-            let meta: Value = response.json().await.map_err(anyhow::Error::from)?;
-            out.emit_line(&meta, |m| {
-                format!(
-                    "stored {} version {}",
-                    cell(&m["name"]),
-                    cell(&m["version"])
-                )
-            })
+            set(client, &out, &set_args, secret(&set_args.name, &[])).await
         }
         SecretsCommand::Delete { name } => {
             client
@@ -143,41 +115,69 @@ pub async fn execute(args: SecretsArgs) -> Result<()> {
             export(client, url, &export_args).await
         }
         SecretsCommand::History { name } => {
-            let versions = client.get(secret(&name, &["versions"])).await?;
-            out.emit(&versions, |versions| {
-                let mut table =
-                    Table::new(["VERSION", "CREATED", "ACTOR", "COMMENT", "MASTER KEY"]);
-                for item in items(versions) {
-                    table.row([
-                        cell(&item["version"]),
-                        time(&item["created_at"]),
-                        cell(&item["actor"]),
-                        cell(&item["comment"]),
-                        cell(&item["master_key_id"]),
-                    ]);
-                }
-                table
-            })
+            history(client, &out, secret(&name, &["versions"])).await
         }
         SecretsCommand::Rollback {
             name,
             to_version: version,
-        } => {
-            let meta = client
-                .json(
-                    Method::POST,
-                    secret(&name, &["rollback"]),
-                    Some(&json!({ "version": version })),
-                )
-                .await?;
-            out.emit_line(&meta, |m| {
-                format!(
-                    "rolled {name} back to version {version}: now version {}",
-                    cell(&m["version"])
-                )
-            })
-        }
+        } => rollback(client, &out, &name, version, secret(&name, &["rollback"])).await,
     }
+}
+
+async fn list(client: &Client, out: &Out, url: Url) -> Result<()> {
+    let list = client.get(url).await?;
+    out.emit(&list, |list: Page<SecretMeta>| {
+        let mut table = Table::new(["NAME", "VERSION", "UPDATED", "UPDATED BY"]);
+        for item in list.items {
+            table.row([
+                cell(&item.name),
+                cell(&item.version),
+                time(Some(&item.updated_at)),
+                cell(&item.updated_by),
+            ]);
+        }
+        table
+    })
+}
+
+async fn set(client: &Client, out: &Out, args: &SetArgs, url: Url) -> Result<()> {
+    let value = read_value(args).await?;
+    let body =
+        serde_json::to_vec(&json!({ "value": value.as_str() })).map_err(anyhow::Error::from)?;
+    let response = client.send_bytes(Method::PUT, url, Some(body)).await?;
+    let meta: Value = response.json().await.map_err(anyhow::Error::from)?;
+    out.emit_line(&meta, |m: SecretMeta| {
+        format!("stored {} version {}", cell(&m.name), cell(&m.version))
+    })
+}
+
+async fn history(client: &Client, out: &Out, url: Url) -> Result<()> {
+    let versions = client.get(url).await?;
+    out.emit(&versions, |versions: Page<SecretVersion>| {
+        let mut table = Table::new(["VERSION", "CREATED", "ACTOR", "COMMENT", "MASTER KEY"]);
+        for item in versions.items {
+            table.row([
+                cell(&item.version),
+                time(Some(&item.created_at)),
+                cell(&item.actor),
+                cell(&item.comment),
+                cell(&item.master_key_id),
+            ]);
+        }
+        table
+    })
+}
+
+async fn rollback(client: &Client, out: &Out, name: &str, version: u32, url: Url) -> Result<()> {
+    let meta = client
+        .json(Method::POST, url, Some(&json!({ "version": version })))
+        .await?;
+    out.emit_line(&meta, |m: SecretMeta| {
+        format!(
+            "rolled {name} back to version {version}: now version {}",
+            cell(&m.version)
+        )
+    })
 }
 
 /// The answer of a secret read; the value lives in wiped memory.
@@ -188,7 +188,7 @@ struct SecretRead {
 
 /// Prints the bare value (plus a newline only for a terminal, so `$(…)` and pipes get it
 /// exactly), or the server's JSON.
-async fn get(session: &Session, out: &Out, url: &reqwest::Url) -> Result<()> {
+async fn get(session: &Session, out: &Out, url: &Url) -> Result<()> {
     let body = session.client.secret_body(url.clone()).await?;
     if out.is_json() {
         write_stdout(&body)?;

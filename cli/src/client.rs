@@ -13,7 +13,8 @@ use reqwest::{Method, Response, Url};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::error::{ApiFailure, Error, Problem, Result};
+use crate::api::{Page, parse};
+use crate::error::{ApiFailure, Error, Problem, Result};
 
 /// Most answers are small; a bigger one is a misconfigured URL, not something to keep reading.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -69,6 +70,20 @@ impl Client {
         let mut segments = vec!["v1", "projects", project, "environments", env];
         segments.extend_from_slice(rest);
         self.url(&segments)
+    }
+
+    /// `/v1/projects/{project}/environments/{env}/{kind}/{name}/{rest…}`: one config key,
+    /// secret or flag state of an environment, or an action on it.
+    pub fn env_item_url(
+        &self,
+        (project, env): (&str, &str),
+        kind: &str,
+        name: &str,
+        rest: &[&str],
+    ) -> Url {
+        let mut segments = vec![kind, name];
+        segments.extend_from_slice(rest);
+        self.env_url(project, env, &segments)
     }
 
     /// Sends a request (with a JSON body when given); an error status becomes [`Error::Api`].
@@ -143,14 +158,9 @@ impl Client {
                     query.append_pair("cursor", cursor);
                 }
             }
-            let page = self.get(page_url).await?;
-            if let Some(page_items) = page.get("items").and_then(Value::as_array) {
-                items.extend(page_items.iter().cloned());
-            }
-            cursor = page
-                .get("next_cursor")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
+            let page: Page<Value> = parse(&self.get(page_url).await?)?;
+            items.extend(page.items);
+            cursor = page.next_cursor;
             if cursor.is_none() || items.len() >= limit {
                 items.truncate(limit);
                 return Ok(items);

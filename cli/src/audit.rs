@@ -3,9 +3,10 @@
 use clap::Args;
 use serde_json::json;
 
-use super::error::Result;
-use super::output::{OutputArgs, Table, cell, items, time};
-use super::profiles::Connection;
+use crate::api::AuditEvent;
+use crate::error::Result;
+use crate::output::{OutputArgs, Table, cell, time};
+use crate::profiles::Connection;
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -52,17 +53,19 @@ pub async fn execute(args: AuditArgs) -> Result<()> {
         }
     }
     let events = client.get_up_to(url, args.limit).await?;
-    args.output.out().emit(&json!(events), |events| {
-        let mut table = Table::new(["TIME", "ACTOR", "ACTION", "TARGET", "SOURCE"]);
-        for event in items(events) {
-            table.row([
-                time(&event["at"]),
-                cell(&event["actor"]["name"]),
-                cell(&event["action"]),
-                cell(&event["target"]),
-                cell(&event["source_ip"]),
-            ]);
-        }
-        table
-    })
+    args.output
+        .out()
+        .emit(&json!(events), |events: Vec<AuditEvent>| {
+            let mut table = Table::new(["TIME", "ACTOR", "ACTION", "TARGET", "SOURCE"]);
+            for event in events {
+                table.row([
+                    time(Some(&event.at)),
+                    cell(&event.actor.name),
+                    cell(&event.action),
+                    cell(&event.target),
+                    cell(&event.source_ip),
+                ]);
+            }
+            table
+        })
 }

@@ -7,12 +7,15 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use reqwest::{Method, Url};
+use serde::Deserialize;
 use serde_json::{Value, json};
+use switchboard_core::{FlagDefinition, FlagState, Serve, Snapshot};
 
-use super::client::Client;
-use super::error::{Error, Result};
-use super::output::{Out, OutputArgs, Table, cell, items, time};
-use super::profiles::{Connection, Target};
+use crate::api::{Flag, KillSwitch, ListedFlag, Page, StateVersion, StateView, parse};
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::output::{Out, OutputArgs, Table, cell, time};
+use crate::profiles::{Connection, Target};
 
 #[derive(Debug, Args)]
 pub struct FlagsArgs {
@@ -135,47 +138,30 @@ pub async fn execute(args: FlagsArgs) -> Result<()> {
     let project = session.project()?;
     let definition = |key: &str| client.url(&["v1", "projects", project, "flags", key]);
     let state = |key: &str, action: &[&str]| -> Result<Url> {
-        let mut segments = vec!["flags", key];
-        segments.extend_from_slice(action);
-        Ok(client.env_url(project, session.environment()?, &segments))
+        let env = session.environment()?;
+        Ok(client.env_item_url((project, env), "flags", key, action))
     };
+    let kill = || -> Result<Url> { Ok(client.env_url(project, session.environment()?, &["kill"])) };
     match args.command {
         FlagsCommand::List => list(client, &out, project, session.environment_if_any()).await,
         FlagsCommand::Get { key } => {
-            let flag = client.get(definition(&key)).await?;
-            let state = match session.environment_if_any() {
-                Some(env) => {
-                    client
-                        .get(client.env_url(project, env, &["flags", &key]))
-                        .await?
-                }
-                None => Value::Null,
-            };
-            out.emit(&json!({ "flag": flag, "state": state }), describe)
+            let env = session.environment_if_any();
+            get(
+                client,
+                &out,
+                definition(&key),
+                env.map(|env| client.env_item_url((project, env), "flags", &key, &[])),
+            )
+            .await
         }
         FlagsCommand::Create(create) => {
-            let body = create_body(&create)?;
-            let flag = client
-                .json(
-                    Method::POST,
-                    client.url(&["v1", "projects", project, "flags"]),
-                    Some(&body),
-                )
-                .await?;
-            out.emit_line(&flag, |f| {
-                format!(
-                    "created {} flag {}; it is off in every environment",
-                    cell(&f["type"]),
-                    cell(&f["key"])
-                )
-            })
+            let url = client.url(&["v1", "projects", project, "flags"]);
+            create_flag(client, &out, url, &create).await
         }
         FlagsCommand::Set { key, from_file } => {
             let document = read_document(from_file.as_ref())?;
-            let view = client
-                .json(Method::PUT, state(&key, &[])?, Some(&document))
-                .await?;
-            out.emit_line(&view, summary_line)
+            let url = state(&key, &[])?;
+            change_state(client, &out, Method::PUT, url, Some(&document)).await
         }
         FlagsCommand::Delete { key } => {
             client.json(Method::DELETE, definition(&key), None).await?;
@@ -185,16 +171,10 @@ pub async fn execute(args: FlagsArgs) -> Result<()> {
             Ok(())
         }
         FlagsCommand::Enable { key } => {
-            let view = client
-                .json(Method::POST, state(&key, &["enable"])?, None)
-                .await?;
-            out.emit_line(&view, summary_line)
+            change_state(client, &out, Method::POST, state(&key, &["enable"])?, None).await
         }
         FlagsCommand::Disable { key } | FlagsCommand::Kill { key } => {
-            let view = client
-                .json(Method::POST, state(&key, &["disable"])?, None)
-                .await?;
-            out.emit_line(&view, summary_line)
+            change_state(client, &out, Method::POST, state(&key, &["disable"])?, None).await
         }
         FlagsCommand::Rollout {
             key,
@@ -202,69 +182,109 @@ pub async fn execute(args: FlagsArgs) -> Result<()> {
             variant,
             otherwise,
         } => {
-            let mut body = json!({ "percentage": percentage });
-            if let Some(variant) = variant {
-                body["variant"] = json!(variant);
-            }
-            if let Some(otherwise) = otherwise {
-                body["otherwise"] = json!(otherwise);
-            }
-            let view = client
-                .json(Method::POST, state(&key, &["rollout"])?, Some(&body))
-                .await?;
-            out.emit_line(&view, summary_line)
+            let body = rollout_body(percentage, variant, otherwise);
+            let url = state(&key, &["rollout"])?;
+            change_state(client, &out, Method::POST, url, Some(&body)).await
         }
         FlagsCommand::KillAll { reason } => {
             let body = reason.map(|reason| json!({ "reason": reason }));
-            let url = client.env_url(project, session.environment()?, &["kill"]);
-            let switch = client.json(Method::POST, url, body.as_ref()).await?;
-            out.emit_line(&switch, |s| {
+            let switch = client.json(Method::POST, kill()?, body.as_ref()).await?;
+            out.emit_line(&switch, |s: KillSwitch| {
                 format!(
                     "kill switch pulled in {}: every flag serves its off variant",
-                    cell(&s["environment"])
+                    cell(&s.environment)
                 )
             })
         }
         FlagsCommand::Restore => {
-            let url = client.env_url(project, session.environment()?, &["kill"]);
-            let switch = client.json(Method::DELETE, url, None).await?;
-            out.emit_line(&switch, |s| {
+            let switch = client.json(Method::DELETE, kill()?, None).await?;
+            out.emit_line(&switch, |s: KillSwitch| {
                 format!(
                     "kill switch released in {}: every flag serves its stored state again",
-                    cell(&s["environment"])
+                    cell(&s.environment)
                 )
             })
         }
         FlagsCommand::History { key, limit } => {
-            let versions = client.get_up_to(state(&key, &["versions"])?, limit).await?;
-            out.emit(&json!({ "items": versions }), |versions| {
-                let mut table = Table::new(["VERSION", "CREATED", "ACTOR", "COMMENT", "STATE"]);
-                for item in items(versions) {
-                    table.row([
-                        cell(&item["version"]),
-                        time(&item["created_at"]),
-                        cell(&item["actor"]),
-                        cell(&item["comment"]),
-                        state_summary(&item["state"]),
-                    ]);
-                }
-                table
-            })
+            history(client, &out, state(&key, &["versions"])?, limit).await
         }
         FlagsCommand::Rollback {
             key,
             to_version: version,
         } => {
-            let view = client
-                .json(
-                    Method::POST,
-                    state(&key, &["rollback"])?,
-                    Some(&json!({ "version": version })),
-                )
-                .await?;
-            out.emit_line(&view, summary_line)
+            let body = json!({ "version": version });
+            let url = state(&key, &["rollback"])?;
+            change_state(client, &out, Method::POST, url, Some(&body)).await
         }
     }
+}
+
+fn rollout_body(percentage: f64, variant: Option<String>, otherwise: Option<String>) -> Value {
+    let mut body = json!({ "percentage": percentage });
+    if let Some(variant) = variant {
+        body["variant"] = json!(variant);
+    }
+    if let Some(otherwise) = otherwise {
+        body["otherwise"] = json!(otherwise);
+    }
+    body
+}
+
+/// A write to the flag's state in the environment, then its new state on one line.
+async fn change_state(
+    client: &Client,
+    out: &Out,
+    method: Method,
+    url: Url,
+    body: Option<&Value>,
+) -> Result<()> {
+    let view = client.json(method, url, body).await?;
+    out.emit_line(&view, |view: StateView| summary_line(&view))
+}
+
+/// The definition, and the state in the environment when one is named.
+async fn get(client: &Client, out: &Out, definition: Url, state: Option<Url>) -> Result<()> {
+    let flag = client.get(definition).await?;
+    let state = match state {
+        Some(url) => client.get(url).await?,
+        None => Value::Null,
+    };
+    out.emit(
+        &json!({ "flag": flag, "state": state }),
+        |both: Described| describe(&both),
+    )
+}
+
+async fn create_flag(client: &Client, out: &Out, url: Url, create: &CreateArgs) -> Result<()> {
+    let body = create_body(create)?;
+    let flag = client.json(Method::POST, url, Some(&body)).await?;
+    out.emit_line(&flag, |Flag { definition: f }| {
+        format!(
+            "created {} flag {}; it is off in every environment",
+            f.flag_type.as_str(),
+            cell(&f.key)
+        )
+    })
+}
+
+async fn history(client: &Client, out: &Out, url: Url, limit: usize) -> Result<()> {
+    let versions = client.get_up_to(url, limit).await?;
+    out.emit(
+        &json!({ "items": versions }),
+        |versions: Page<StateVersion>| {
+            let mut table = Table::new(["VERSION", "CREATED", "ACTOR", "COMMENT", "STATE"]);
+            for item in versions.items {
+                table.row([
+                    cell(&item.version),
+                    time(Some(&item.created_at)),
+                    cell(&item.actor),
+                    cell(&item.comment),
+                    state_summary(Some(&item.state)),
+                ]);
+            }
+            table
+        },
+    )
 }
 
 /// Definitions, plus each flag's state in `env` from one snapshot read (not one request per
@@ -278,128 +298,139 @@ async fn list(client: &Client, out: &Out, project: &str, env: Option<&str>) -> R
         url.query_pairs_mut()
             .append_pair("project", project)
             .append_pair("environment", env);
-        let snapshot = client.get(url).await?;
+        let snapshot: Snapshot = parse(&client.get(url).await?)?;
         for flag in &mut flags {
-            let state = snapshot["flags"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|f| f["key"] == flag["key"])
-                .map(|f| f["state"].clone());
-            flag["state"] = state.unwrap_or(Value::Null);
+            let key = parse::<Flag>(flag)?.definition.key;
+            let state = snapshot
+                .flags
+                .iter()
+                .find(|f| f.key == key)
+                .map(|f| &f.state);
+            let state = serde_json::to_value(state).map_err(anyhow::Error::from)?;
+            if let Value::Object(fields) = flag {
+                fields.insert("state".into(), state);
+            }
         }
-        let switch = client.get(client.env_url(project, env, &["kill"])).await?;
-        if switch["killed"] == true && !out.is_json() {
+        let switch: KillSwitch =
+            parse(&client.get(client.env_url(project, env, &["kill"])).await?)?;
+        if switch.killed && !out.is_json() {
             eprintln!(
                 "switchboard: the kill switch of {env} is pulled (by {}, {}): every flag serves its off variant",
-                cell(&switch["killed_by"]),
-                cell(&switch["reason"])
+                cell(&switch.killed_by),
+                cell(&switch.reason)
             );
         }
     }
-    out.emit(&json!(flags), |flags| {
+    out.emit(&json!(flags), |flags: Vec<ListedFlag>| {
         let mut table = match env {
             Some(_) => Table::new(["KEY", "TYPE", "STATE", "DESCRIPTION"]),
             None => Table::new(["KEY", "TYPE", "VARIANTS", "DESCRIPTION"]),
         };
-        for flag in items(flags) {
+        for flag in flags {
             let third = match env {
-                Some(_) => state_summary(&flag["state"]),
-                None => variant_keys(flag),
+                Some(_) => state_summary(flag.state.as_ref()),
+                None => variant_keys(&flag.definition),
             };
             table.row([
-                cell(&flag["key"]),
-                cell(&flag["type"]),
+                cell(&flag.definition.key),
+                flag.definition.flag_type.as_str().to_owned(),
                 third,
-                cell(&flag["description"]),
+                cell(&flag.definition.description),
             ]);
         }
         table
     })
 }
 
-fn variant_keys(flag: &Value) -> String {
-    let keys: Vec<String> = flag["variants"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|v| cell(&v["key"]))
-        .collect();
+fn variant_keys(flag: &FlagDefinition) -> String {
+    let keys: Vec<String> = flag.variants.iter().map(|v| cell(&v.key)).collect();
     keys.join(",")
 }
 
 /// `on: on 25% / off 75%`, `on: dark (+2 rules)`, `off: off`.
-pub fn state_summary(state: &Value) -> String {
-    if state.is_null() {
+pub fn state_summary(state: Option<&FlagState>) -> String {
+    let Some(state) = state else {
         return "-".into();
-    }
-    let rules = state["rules"].as_array().map_or(0, Vec::len);
-    let rules = match rules {
+    };
+    let rules = match state.rules.len() {
         0 => String::new(),
         1 => " (+1 rule)".into(),
         n => format!(" (+{n} rules)"),
     };
-    match state["enabled"].as_bool() {
-        Some(true) => format!("on: {}{rules}", serve_summary(&state["default_serve"])),
-        _ => format!("off: {}", cell(&state["off_variant"])),
+    if state.enabled {
+        format!("on: {}{rules}", serve_summary(&state.default_serve))
+    } else {
+        format!("off: {}", cell(&state.off_variant))
     }
 }
 
-fn serve_summary(serve: &Value) -> String {
-    if let Some(variant) = serve.get("variant") {
-        return cell(variant);
+fn serve_summary(serve: &Serve) -> String {
+    match serve {
+        Serve::Variant(variant) => cell(variant),
+        Serve::Split(split) => {
+            let arms: Vec<String> = split
+                .split
+                .iter()
+                .map(|arm| {
+                    let weight = f64::from(arm.weight) / 100.0;
+                    format!("{} {weight}%", cell(&arm.variant))
+                })
+                .collect();
+            arms.join(" / ")
+        }
     }
-    let arms: Vec<String> = serve["split"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|arm| {
-            let weight = arm["weight"].as_f64().unwrap_or(0.0) / 100.0;
-            format!("{} {weight}%", cell(&arm["variant"]))
-        })
-        .collect();
-    arms.join(" / ")
 }
 
-fn summary_line(view: &Value) -> String {
-    let killed = if view["killed"] == true {
+fn summary_line(view: &StateView) -> String {
+    let killed = if view.killed {
         " (the environment's kill switch is pulled: serving off)"
     } else {
         ""
     };
     format!(
         "{} in {}: {}{killed}",
-        cell(&view["flag"]),
-        cell(&view["environment"]),
-        state_summary(view)
+        cell(&view.flag),
+        cell(&view.environment),
+        state_summary(Some(&view.state))
     )
 }
 
+/// What `flags get` reads: the definition, and the state when an environment was named.
+#[derive(Deserialize)]
+struct Described {
+    flag: Flag,
+    state: Option<StateView>,
+}
+
 /// `flags get`: one property per line.
-fn describe(both: &Value) -> Table {
-    let flag = &both["flag"];
+fn describe(both: &Described) -> Table {
+    let flag = &both.flag.definition;
     let mut table = Table::new(["FIELD", "VALUE"]);
-    let variants: Vec<String> = flag["variants"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|v| format!("{}={}", cell(&v["key"]), v["value"]))
+    let variants: Vec<String> = flag
+        .variants
+        .iter()
+        .map(|v| format!("{}={}", cell(&v.key), v.value))
         .collect();
+    // The server leaves out an empty tag list; shown as a missing value, as before.
+    let tags = if flag.tags.is_empty() {
+        "-".to_owned()
+    } else {
+        cell(&flag.tags)
+    };
     table
-        .row(["key".into(), cell(&flag["key"])])
-        .row(["type".into(), cell(&flag["type"])])
-        .row(["description".into(), cell(&flag["description"])])
+        .row(["key".into(), cell(&flag.key)])
+        .row(["type".into(), flag.flag_type.as_str().to_owned()])
+        .row(["description".into(), cell(&flag.description)])
         .row(["variants".into(), variants.join(", ")])
-        .row(["owner".into(), cell(&flag["owner"])])
-        .row(["tags".into(), cell(&flag["tags"])]);
-    let state = &both["state"];
-    if !state.is_null() {
+        .row(["owner".into(), cell(&flag.owner)])
+        .row(["tags".into(), tags]);
+    if let Some(state) = &both.state {
         table
-            .row(["environment".into(), cell(&state["environment"])])
-            .row(["state".into(), state_summary(state)])
-            .row(["killed".into(), cell(&state["killed"])])
-            .row(["version".into(), cell(&state["version"])])
-            .row(["updated".into(), time(&state["updated_at"])]);
+            .row(["environment".into(), cell(&state.environment)])
+            .row(["state".into(), state_summary(Some(&state.state))])
+            .row(["killed".into(), cell(&state.killed)])
+            .row(["version".into(), cell(&state.version)])
+            .row(["updated".into(), time(state.updated_at.as_deref())]);
     }
     table
 }
@@ -474,11 +505,16 @@ mod tests {
 
     #[test]
     fn states_read_as_one_line() {
-        let split = json!({"enabled": true, "off_variant": "off", "rules": [{}],
+        let split = json!({"enabled": true, "off_variant": "off", "rules": [{"serve": {"variant": "on"}}],
             "default_serve": {"split": [{"variant": "on", "weight": 2500}, {"variant": "off", "weight": 7500}]}});
-        assert_eq!(state_summary(&split), "on: on 25% / off 75% (+1 rule)");
+        let split: FlagState = serde_json::from_value(split).unwrap();
+        assert_eq!(
+            state_summary(Some(&split)),
+            "on: on 25% / off 75% (+1 rule)"
+        );
         let off =
             json!({"enabled": false, "off_variant": "off", "default_serve": {"variant": "on"}});
-        assert_eq!(state_summary(&off), "off: off");
+        let off: FlagState = serde_json::from_value(off).unwrap();
+        assert_eq!(state_summary(Some(&off)), "off: off");
     }
 }

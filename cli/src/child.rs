@@ -18,7 +18,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::error::Result;
+use crate::error::Result;
 
 /// Catches SIGINT, SIGTERM and SIGHUP from the moment it is installed, to hand them to the
 /// child once there is one (a signal caught before the child starts is delivered right after).
@@ -79,7 +79,7 @@ impl Forwarder {
             Ok(status) => ExitCode::from(exit_code(&status)),
             Err(error) => {
                 eprintln!("switchboard: waiting for the command: {error}");
-                ExitCode::from(super::error::FAILURE)
+                ExitCode::from(crate::error::FAILURE)
             }
         }
     }

@@ -8,9 +8,12 @@
 use std::io::Write;
 
 use clap::{Args, ValueEnum};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::error::Result;
+use crate::api::parse;
+use crate::error::Result;
 
 /// How results are printed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -55,19 +58,27 @@ impl Out {
         self.format == Format::Json
     }
 
-    /// `value` as JSON, or the table `table` builds from it.
-    pub fn emit(&self, value: &Value, table: impl FnOnce(&Value) -> Table) -> Result<()> {
+    /// `value` as JSON, or the table `table` builds from it read as a `T`.
+    pub fn emit<T: DeserializeOwned>(
+        &self,
+        value: &Value,
+        table: impl FnOnce(T) -> Table,
+    ) -> Result<()> {
         match self.format {
             Format::Json => print_json(value),
-            Format::Table => write_stdout(table(value).render().as_bytes()),
+            Format::Table => write_stdout(table(parse(value)?).render().as_bytes()),
         }
     }
 
-    /// `value` as JSON, or one human line.
-    pub fn emit_line(&self, value: &Value, line: impl FnOnce(&Value) -> String) -> Result<()> {
+    /// `value` as JSON, or one human line from it read as a `T`.
+    pub fn emit_line<T: DeserializeOwned>(
+        &self,
+        value: &Value,
+        line: impl FnOnce(T) -> String,
+    ) -> Result<()> {
         match self.format {
             Format::Json => print_json(value),
-            Format::Table => self.line(&line(value)),
+            Format::Table => self.line(&line(parse(value)?)),
         }
     }
 
@@ -139,13 +150,14 @@ impl Table {
     }
 }
 
-/// A JSON value as one table cell: strings bare, `null` as `-`, the rest as compact JSON, all
-/// on one line and cut at a readable length (`--output json` has the full value).
-pub fn cell(value: &Value) -> String {
+/// A value as one table cell, as its JSON would read: strings bare, `null` (`None`) as `-`, the
+/// rest as compact JSON, all on one line and cut at a readable length (`--output json` has the
+/// full value).
+pub fn cell<T: Serialize + ?Sized>(value: &T) -> String {
     const MAX: usize = 60;
-    let text = match value {
+    let text = match serde_json::to_value(value).unwrap_or(Value::Null) {
         Value::Null => "-".to_owned(),
-        Value::String(text) => text.clone(),
+        Value::String(text) => text,
         other => other.to_string(),
     };
     let text = text.replace('\n', "\\n");
@@ -158,25 +170,24 @@ pub fn cell(value: &Value) -> String {
     }
 }
 
-/// An RFC 3339 time without its fractional seconds, for tables.
-pub fn time(value: &Value) -> String {
-    match value.as_str() {
+/// A value as a script wants it on one line: strings bare, anything else as JSON (what a dotenv
+/// export holds, see the server's `export::as_text`).
+pub fn as_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// An RFC 3339 time without its fractional seconds, for tables; `-` for none.
+pub fn time(value: Option<&str>) -> String {
+    match value {
         Some(text) => match (text.find('.'), text.rfind(['Z', '+', '-'])) {
             (Some(dot), Some(zone)) if zone > dot => format!("{}{}", &text[..dot], &text[zone..]),
             _ => text.to_owned(),
         },
-        None => cell(value),
+        None => "-".to_owned(),
     }
-}
-
-/// The items of a page, or of a bare array.
-pub fn items(value: &Value) -> impl Iterator<Item = &Value> {
-    value
-        .get("items")
-        .unwrap_or(value)
-        .as_array()
-        .into_iter()
-        .flatten()
 }
 
 #[cfg(test)]
@@ -203,11 +214,11 @@ mod tests {
     #[test]
     fn times_lose_only_their_fraction() {
         assert_eq!(
-            time(&json!("2026-01-02T03:04:05.123456Z")),
+            time(Some("2026-01-02T03:04:05.123456Z")),
             "2026-01-02T03:04:05Z"
         );
         assert_eq!(
-            time(&json!("2026-01-02T03:04:05+02:00")),
+            time(Some("2026-01-02T03:04:05+02:00")),
             "2026-01-02T03:04:05+02:00"
         );
     }

@@ -2,12 +2,15 @@
 
 use clap::{Args, Subcommand};
 use reqwest::Method;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::error::Result;
-use super::output::{OutputArgs, Table, cell, items, time, write_stdout};
-use super::profiles::Connection;
+use crate::api::TokenRecord;
+use crate::client::Client;
+use crate::error::Result;
+use crate::output::{Out, OutputArgs, Table, cell, print_json, time, write_stdout};
+use crate::profiles::Connection;
 
 #[derive(Debug, Args)]
 pub struct TokensArgs {
@@ -99,73 +102,90 @@ pub async fn execute(args: TokensArgs) -> Result<()> {
             if let Some(ttl) = ttl {
                 body["ttl_seconds"] = json!(ttl);
             }
-            let response = client
-                .send(Method::POST, client.url(&["v1", "tokens"]), Some(&body))
-                .await?;
-            let mut issued: Value = response.json().await.map_err(anyhow::Error::from)?;
-            if out.is_json() {
-                return super::output::print_json(&issued);
-            }
-            eprintln!(
-                "switchboard: issued token {} (id {}), expires {}; it is shown only this once",
-                cell(&issued["name"]),
-                cell(&issued["id"]),
-                time(&issued["expires_at"])
-            );
-            let token = match issued["token"].take() {
-                Value::String(token) => Zeroizing::new(token),
-                _ => Zeroizing::new(String::new()),
-            };
-            write_stdout(format!("{}\n", token.as_str()).as_bytes())
+            issue(client, &out, &body).await
         }
-        TokensCommand::List => {
-            let tokens = client.get_all(client.url(&["v1", "tokens"])).await?;
-            out.emit(&json!(tokens), |tokens| {
-                let mut table = Table::new([
-                    "ID", "NAME", "SCOPES", "PROJECTS", "ENVS", "EXPIRES", "REVOKED",
-                ]);
-                for token in items(tokens) {
-                    table.row(record_row(token));
-                }
-                table
-            })
-        }
-        TokensCommand::Revoke { id } => {
-            let record = client
-                .json(Method::DELETE, client.url(&["v1", "tokens", &id]), None)
-                .await?;
-            out.emit_line(&record, |r| {
-                format!("revoked token {} ({})", cell(&r["name"]), cell(&r["id"]))
-            })
-        }
-        TokensCommand::Current => {
-            let record = client.get(client.url(&["v1", "tokens", "current"])).await?;
-            out.emit(&record, |record| {
-                let mut table = Table::new([
-                    "ID", "NAME", "SCOPES", "PROJECTS", "ENVS", "EXPIRES", "REVOKED",
-                ]);
-                table.row(record_row(record));
-                table
-            })
-        }
+        TokensCommand::List => list(client, &out).await,
+        TokensCommand::Revoke { id } => revoke(client, &out, &id).await,
+        TokensCommand::Current => current(client, &out).await,
     }
 }
 
-fn record_row(token: &Value) -> [String; 7] {
-    let list = |value: &Value| {
-        value
-            .as_array()
-            .map(|items| items.iter().map(cell).collect::<Vec<_>>().join(","))
-            .unwrap_or_else(|| cell(value))
-    };
+/// The answer of an issue: the token, shown only this once, and its record.
+#[derive(Deserialize)]
+struct Issued {
+    token: Zeroizing<String>,
+    #[serde(flatten)]
+    record: TokenRecord,
+}
+
+async fn issue(client: &Client, out: &Out, body: &Value) -> Result<()> {
+    let response = client
+        .send(Method::POST, client.url(&["v1", "tokens"]), Some(body))
+        .await?;
+    if out.is_json() {
+        let issued: Value = response.json().await.map_err(anyhow::Error::from)?;
+        return print_json(&issued);
+    }
+    let body = Zeroizing::new(
+        response
+            .bytes()
+            .await
+            .map_err(anyhow::Error::from)?
+            .to_vec(),
+    );
+    let issued: Issued = serde_json::from_slice(&body).map_err(anyhow::Error::from)?;
+    eprintln!(
+        "switchboard: issued token {} (id {}), expires {}; it is shown only this once",
+        cell(&issued.record.name),
+        cell(&issued.record.id),
+        time(Some(&issued.record.expires_at))
+    );
+    write_stdout(format!("{}\n", issued.token.as_str()).as_bytes())
+}
+
+async fn list(client: &Client, out: &Out) -> Result<()> {
+    let tokens = client.get_all(client.url(&["v1", "tokens"])).await?;
+    out.emit(&json!(tokens), |tokens: Vec<TokenRecord>| {
+        let mut table = Table::new(HEADER);
+        for token in &tokens {
+            table.row(record_row(token));
+        }
+        table
+    })
+}
+
+async fn revoke(client: &Client, out: &Out, id: &str) -> Result<()> {
+    let record = client
+        .json(Method::DELETE, client.url(&["v1", "tokens", id]), None)
+        .await?;
+    out.emit_line(&record, |r: TokenRecord| {
+        format!("revoked token {} ({})", cell(&r.name), cell(&r.id))
+    })
+}
+
+async fn current(client: &Client, out: &Out) -> Result<()> {
+    let record = client.get(client.url(&["v1", "tokens", "current"])).await?;
+    out.emit(&record, |record: TokenRecord| {
+        let mut table = Table::new(HEADER);
+        table.row(record_row(&record));
+        table
+    })
+}
+
+const HEADER: [&str; 7] = [
+    "ID", "NAME", "SCOPES", "PROJECTS", "ENVS", "EXPIRES", "REVOKED",
+];
+
+fn record_row(token: &TokenRecord) -> [String; 7] {
+    let list = |items: &[String]| items.iter().map(cell).collect::<Vec<_>>().join(",");
     [
-        cell(&token["id"]),
-        cell(&token["name"]),
-        list(&token["scopes"]),
-        list(&token["projects"]),
-        list(&token["environments"]),
-        time(&token["expires_at"]),
-        time(&token["revoked_at"]),
+        cell(&token.id),
+        cell(&token.name),
+        list(&token.scopes),
+        list(&token.projects),
+        list(&token.environments),
+        time(Some(&token.expires_at)),
+        time(token.revoked_at.as_deref()),
     ]
 }
 

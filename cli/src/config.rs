@@ -2,13 +2,15 @@
 //! and promotion between environments, and export.
 
 use clap::{Args, Subcommand};
-use reqwest::Method;
+use reqwest::{Method, Url};
 use serde_json::{Value, json};
 
-use super::error::Result;
-use super::export::{ExportArgs, export};
-use super::output::{OutputArgs, Table, cell, items, time};
-use super::profiles::{Connection, Target};
+use crate::api::{ConfigEntry, ConfigVersion, Diff, Page, Promotion, ResolvedConfig};
+use crate::client::Client;
+use crate::error::Result;
+use crate::export::{ExportArgs, export};
+use crate::output::{Out, OutputArgs, Table, as_text, cell, time};
+use crate::profiles::{Connection, Target};
 
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
@@ -82,33 +84,14 @@ pub async fn execute(args: ConfigArgs) -> Result<()> {
     let out = args.output.out();
     let (project, env) = session.project_env()?;
     let client = &session.client;
-    let key_url = |key: &str, rest: &[&str]| {
-        let mut segments = vec!["config", key];
-        segments.extend_from_slice(rest);
-        client.env_url(project, env, &segments)
-    };
+    let key_url =
+        |key: &str, rest: &[&str]| client.env_item_url((project, env), "config", key, rest);
+    let env_url = |rest: &str| client.env_url(project, env, &[rest]);
     match args.command {
-        ConfigCommand::List => {
-            let resolved = client
-                .get(client.env_url(project, env, &["config"]))
-                .await?;
-            out.emit(&resolved, |resolved| {
-                let mut table = Table::new(["KEY", "VALUE", "SOURCE", "VERSION", "UPDATED"]);
-                for entry in resolved["entries"].as_array().into_iter().flatten() {
-                    table.row([
-                        cell(&entry["key"]),
-                        cell(&entry["value"]),
-                        cell(&entry["source"]),
-                        cell(&entry["version"]),
-                        time(&entry["updated_at"]),
-                    ]);
-                }
-                table
-            })
-        }
+        ConfigCommand::List => list(client, &out, env_url("config")).await,
         ConfigCommand::Get { key } => {
             let entry = client.get(key_url(&key, &[])).await?;
-            out.emit_line(&entry, |e| crate::export::as_text(&e["value"]))
+            out.emit_line(&entry, |e: ConfigEntry| as_text(&e.value))
         }
         ConfigCommand::Set {
             key,
@@ -123,11 +106,8 @@ pub async fn execute(args: ConfigArgs) -> Result<()> {
             let entry = client
                 .json(Method::PUT, key_url(&key, &[]), Some(&body))
                 .await?;
-            out.emit_line(&entry, |e| {
-                format!(
-                    "set {key} = {} in {env} (version {})",
-                    e["value"], e["version"]
-                )
+            out.emit_line(&entry, |e: ConfigEntry| {
+                format!("set {key} = {} in {env} (version {})", e.value, e.version)
             })
         }
         ConfigCommand::Delete { key } => {
@@ -139,19 +119,12 @@ pub async fn execute(args: ConfigArgs) -> Result<()> {
             }
             Ok(())
         }
-        ConfigCommand::Export(export_args) => {
-            export(
-                client,
-                client.env_url(project, env, &["config"]),
-                &export_args,
-            )
-            .await
-        }
+        ConfigCommand::Export(export_args) => export(client, env_url("config"), &export_args).await,
         ConfigCommand::Diff { from } => {
-            let mut url = client.env_url(project, env, &["diff"]);
+            let mut url = env_url("diff");
             url.query_pairs_mut().append_pair("from", &from);
             let diff = client.get(url).await?;
-            out.emit(&diff, |diff| diff_table(diff, &from, env))
+            out.emit(&diff, |diff: Diff| diff_table(&diff, &from, env))
         }
         ConfigCommand::Promote {
             from,
@@ -165,56 +138,13 @@ pub async fn execute(args: ConfigArgs) -> Result<()> {
                 body["keys"] = json!(keys);
             }
             let promotion = client
-                .json(
-                    Method::POST,
-                    client.env_url(project, env, &["promote"]),
-                    Some(&body),
-                )
+                .json(Method::POST, env_url("promote"), Some(&body))
                 .await?;
-            out.emit(&promotion, |p| {
-                let changes = p["changes"].as_array().map_or(0, Vec::len);
-                eprintln!(
-                    "switchboard: {}",
-                    match (dry_run, changes) {
-                        (_, 0) => format!("{env} already matches {from}: nothing to promote"),
-                        (true, n) => format!(
-                            "dry run: {n} change(s) from {from} to {env}; nothing was changed"
-                        ),
-                        (false, n) => format!("promoted {n} change(s) from {from} to {env}"),
-                    }
-                );
-                let mut table = Table::new(["ACTION", "KEY", "BEFORE", "AFTER"]);
-                for change in p["changes"].as_array().into_iter().flatten() {
-                    table.row([
-                        cell(&change["action"]),
-                        cell(&change["key"]),
-                        cell(&change["before"]),
-                        cell(&change["after"]),
-                    ]);
-                }
-                table
+            out.emit(&promotion, |p: Promotion| {
+                promotion_table(&p, dry_run, &from, env)
             })
         }
-        ConfigCommand::History { key } => {
-            let versions = client.get(key_url(&key, &["versions"])).await?;
-            out.emit(&versions, |versions| {
-                let mut table = Table::new(["VERSION", "VALUE", "CREATED", "ACTOR", "COMMENT"]);
-                for item in items(versions) {
-                    let value = match &item["value"] {
-                        Value::Null => "(removed)".to_owned(),
-                        value => cell(value),
-                    };
-                    table.row([
-                        cell(&item["version"]),
-                        value,
-                        time(&item["created_at"]),
-                        cell(&item["actor"]),
-                        cell(&item["comment"]),
-                    ]);
-                }
-                table
-            })
-        }
+        ConfigCommand::History { key } => history(client, &out, key_url(&key, &["versions"])).await,
         ConfigCommand::Rollback {
             key,
             to_version: version,
@@ -226,18 +156,77 @@ pub async fn execute(args: ConfigArgs) -> Result<()> {
                     Some(&json!({ "version": version })),
                 )
                 .await?;
-            out.emit_line(&entry, |e| match e {
+            out.emit_line(&entry, |e: Option<ConfigEntry>| match e {
                 // 204: the version rolled back to was a removal.
-                Value::Null => {
-                    format!("rolled {key} back to version {version}: removed from {env}")
-                }
-                e => format!(
+                None => format!("rolled {key} back to version {version}: removed from {env}"),
+                Some(e) => format!(
                     "rolled {key} back to version {version}: {} (now version {})",
-                    e["value"], e["version"]
+                    e.value, e.version
                 ),
             })
         }
     }
+}
+
+async fn list(client: &Client, out: &Out, url: Url) -> Result<()> {
+    let resolved = client.get(url).await?;
+    out.emit(&resolved, |resolved: ResolvedConfig| {
+        let mut table = Table::new(["KEY", "VALUE", "SOURCE", "VERSION", "UPDATED"]);
+        for entry in resolved.entries {
+            table.row([
+                cell(&entry.key),
+                cell(&entry.value),
+                cell(&entry.source),
+                cell(&entry.version),
+                time(Some(&entry.updated_at)),
+            ]);
+        }
+        table
+    })
+}
+
+async fn history(client: &Client, out: &Out, url: Url) -> Result<()> {
+    let versions = client.get(url).await?;
+    out.emit(&versions, |versions: Page<ConfigVersion>| {
+        let mut table = Table::new(["VERSION", "VALUE", "CREATED", "ACTOR", "COMMENT"]);
+        for item in versions.items {
+            let value = match &item.value {
+                None => "(removed)".to_owned(),
+                Some(value) => cell(value),
+            };
+            table.row([
+                cell(&item.version),
+                value,
+                time(Some(&item.created_at)),
+                cell(&item.actor),
+                cell(&item.comment),
+            ]);
+        }
+        table
+    })
+}
+
+/// The changes as a table, and a one-line verdict on stderr.
+fn promotion_table(promotion: &Promotion, dry_run: bool, from: &str, env: &str) -> Table {
+    eprintln!(
+        "switchboard: {}",
+        match (dry_run, promotion.changes.len()) {
+            (_, 0) => format!("{env} already matches {from}: nothing to promote"),
+            (true, n) =>
+                format!("dry run: {n} change(s) from {from} to {env}; nothing was changed"),
+            (false, n) => format!("promoted {n} change(s) from {from} to {env}"),
+        }
+    );
+    let mut table = Table::new(["ACTION", "KEY", "BEFORE", "AFTER"]);
+    for change in &promotion.changes {
+        table.row([
+            cell(&change.action),
+            cell(&change.key),
+            cell(&change.before),
+            cell(&change.after),
+        ]);
+    }
+    table
 }
 
 /// JSON when `text` is valid JSON (but not `null`, which the server refuses), else a string.
@@ -251,32 +240,22 @@ fn parse_value(text: &str, force_string: bool) -> Value {
     }
 }
 
-fn diff_table(diff: &Value, from: &str, to: &str) -> Table {
+fn diff_table(diff: &Diff, from: &str, to: &str) -> Table {
     // `+` only in the source (a promotion adds it), `-` only here, `~` different.
     let mut table = Table::new(["", "KEY", &from.to_uppercase(), &to.to_uppercase()]);
-    for entry in diff["added"].as_array().into_iter().flatten() {
-        table.row([
-            "+".into(),
-            cell(&entry["key"]),
-            cell(&entry["value"]),
-            "-".into(),
-        ]);
+    for entry in &diff.added {
+        table.row(["+".into(), cell(&entry.key), cell(&entry.value), "-".into()]);
     }
-    for entry in diff["changed"].as_array().into_iter().flatten() {
+    for entry in &diff.changed {
         table.row([
             "~".into(),
-            cell(&entry["key"]),
-            cell(&entry["from"]),
-            cell(&entry["to"]),
+            cell(&entry.key),
+            cell(&entry.from),
+            cell(&entry.to),
         ]);
     }
-    for entry in diff["removed"].as_array().into_iter().flatten() {
-        table.row([
-            "-".into(),
-            cell(&entry["key"]),
-            "-".into(),
-            cell(&entry["value"]),
-        ]);
+    for entry in &diff.removed {
+        table.row(["-".into(), cell(&entry.key), "-".into(), cell(&entry.value)]);
     }
     table
 }

@@ -3,12 +3,14 @@
 //! the name as confirmation.
 
 use clap::{Args, Subcommand};
-use reqwest::Method;
+use reqwest::{Method, Url};
 use serde_json::{Value, json};
 
-use super::error::Result;
-use super::output::{OutputArgs, Table, cell, items, time};
-use super::profiles::{Connection, Target};
+use crate::api::{Environment, Project};
+use crate::client::Client;
+use crate::error::Result;
+use crate::output::{Out, OutputArgs, Table, cell, time};
+use crate::profiles::{Connection, Target};
 
 #[derive(Debug, Args)]
 pub struct ProjectsArgs {
@@ -68,32 +70,37 @@ enum EnvironmentsCommand {
 
 pub async fn execute_projects(args: ProjectsArgs) -> Result<()> {
     let session = args.connection.connect(None)?;
-    let client = &session.client;
     let out = args.output.out();
-    let url = client.url(&["v1", "projects"]);
     match args.command {
-        ProjectsCommand::List => {
-            let projects = client.get_all(url).await?;
-            out.emit(&json!(projects), |projects| {
-                let mut table = Table::new(["NAME", "DESCRIPTION", "CREATED"]);
-                for project in items(projects) {
-                    table.row([
-                        cell(&project["name"]),
-                        cell(&project["description"]),
-                        time(&project["created_at"]),
-                    ]);
-                }
-                table
-            })
-        }
+        ProjectsCommand::List => list_projects(&session.client, &out).await,
         ProjectsCommand::Create { name, description } => {
-            let body = json!({ "name": name, "description": description });
-            let project = client.json(Method::POST, url, Some(&body)).await?;
-            out.emit_line(&project, |p| {
-                format!("created project {}", cell(&p["name"]))
-            })
+            create_project(&session.client, &out, &name, &description).await
         }
     }
+}
+
+async fn list_projects(client: &Client, out: &Out) -> Result<()> {
+    let projects = client.get_all(client.url(&["v1", "projects"])).await?;
+    out.emit(&json!(projects), |projects: Vec<Project>| {
+        let mut table = Table::new(["NAME", "DESCRIPTION", "CREATED"]);
+        for project in projects {
+            table.row([
+                cell(&project.name),
+                cell(&project.description),
+                time(Some(&project.created_at)),
+            ]);
+        }
+        table
+    })
+}
+
+async fn create_project(client: &Client, out: &Out, name: &str, description: &str) -> Result<()> {
+    let body = json!({ "name": name, "description": description });
+    let url = client.url(&["v1", "projects"]);
+    let project = client.json(Method::POST, url, Some(&body)).await?;
+    out.emit_line(&project, |p: Project| {
+        format!("created project {}", cell(&p.name))
+    })
 }
 
 pub async fn execute_environments(args: EnvironmentsArgs) -> Result<()> {
@@ -106,39 +113,45 @@ pub async fn execute_environments(args: EnvironmentsArgs) -> Result<()> {
     let out = args.output.out();
     let url = client.url(&["v1", "projects", session.project()?, "environments"]);
     match args.command {
-        EnvironmentsCommand::List => {
-            let environments = client.get_all(url).await?;
-            out.emit(&json!(environments), |environments| {
-                let mut table = Table::new(["NAME", "PARENT", "REVISION", "DESCRIPTION"]);
-                for env in items(environments) {
-                    table.row([
-                        cell(&env["name"]),
-                        cell(&env["parent"]),
-                        cell(&env["revision"]),
-                        cell(&env["description"]),
-                    ]);
-                }
-                table
-            })
-        }
+        EnvironmentsCommand::List => list_environments(client, &out, url).await,
         EnvironmentsCommand::Create {
             name,
             parent,
             description,
         } => {
             let body = json!({ "name": name, "parent": parent, "description": description });
-            let env: Value = client.json(Method::POST, url, Some(&body)).await?;
-            out.emit_line(&env, |e| {
-                format!(
-                    "created environment {}/{}{}",
-                    cell(&e["project"]),
-                    cell(&e["name"]),
-                    match e["parent"].as_str() {
-                        Some(parent) => format!(" (inherits from {parent})"),
-                        None => String::new(),
-                    }
-                )
-            })
+            create_environment(client, &out, url, &body).await
         }
     }
+}
+
+async fn list_environments(client: &Client, out: &Out, url: Url) -> Result<()> {
+    let environments = client.get_all(url).await?;
+    out.emit(&json!(environments), |environments: Vec<Environment>| {
+        let mut table = Table::new(["NAME", "PARENT", "REVISION", "DESCRIPTION"]);
+        for env in environments {
+            table.row([
+                cell(&env.name),
+                cell(&env.parent),
+                cell(&env.revision),
+                cell(&env.description),
+            ]);
+        }
+        table
+    })
+}
+
+async fn create_environment(client: &Client, out: &Out, url: Url, body: &Value) -> Result<()> {
+    let env = client.json(Method::POST, url, Some(body)).await?;
+    out.emit_line(&env, |e: Environment| {
+        format!(
+            "created environment {}/{}{}",
+            cell(&e.project),
+            cell(&e.name),
+            match e.parent {
+                Some(parent) => format!(" (inherits from {parent})"),
+                None => String::new(),
+            }
+        )
+    })
 }

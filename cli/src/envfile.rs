@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::error::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Creates `path` with `contents`, readable and writable by the owner only.
 pub fn create_private(path: &Path, contents: &[u8]) -> Result<()> {

@@ -20,10 +20,10 @@ use clap::{Args, ValueEnum};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use zeroize::Zeroizing;
 
-use super::child::Forwarder;
-use super::envfile::MountedFile;
-use super::error::{Error, Result};
-use super::profiles::{Connection, Target};
+use crate::child::Forwarder;
+use crate::envfile::MountedFile;
+use crate::error::{Error, Result};
+use crate::profiles::{Connection, Target};
 
 /// Set in the child to the `--mount` file's absolute path.
 pub const MOUNT_PATH_VAR: &str = "SWITCHBOARD_SECRETS_FILE";
@@ -275,7 +275,7 @@ mod tests {
             ("N", serde_json::json!(20)),
             ("A", serde_json::json!(["x", 1])),
         ] {
-            assert_eq!(text(key), crate::export::as_text(&value));
+            assert_eq!(text(key), crate::output::as_text(&value));
         }
     }
 }

@@ -10,7 +10,7 @@ use anyhow::Context;
 use nix::sys::termios::{LocalFlags, SetArg, Termios, tcgetattr, tcsetattr};
 use zeroize::Zeroizing;
 
-use super::error::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The largest value the server accepts (64 KiB), plus room to notice a bigger one.
 const READ_CAPACITY: usize = 64 * 1024 + 2;
