@@ -16,7 +16,7 @@ use crate::output::write_stdout;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
-    /// `KEY="…"` lines, for dotenv loaders and `docker --env-file`-like tools.
+    /// `KEY='…'` lines, for dotenv loaders (python-dotenv, dotenv, dotenvy, godotenv).
     Dotenv,
     /// One JSON object, keeping config values' types.
     Json,
