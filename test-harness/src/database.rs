@@ -82,10 +82,12 @@ impl Drop for TestDatabase {
 
 async fn drop_schema(base: &str, schema: &str) -> Result<(), sqlx::Error> {
     let mut connection = sqlx::PgConnection::connect(base).await?;
-    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1")
-        .bind(schema)
-        .execute(&mut connection)
-        .await?;
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+    )
+    .bind(schema)
+    .execute(&mut connection)
+    .await?;
     // A connection the app opened since then only delays the drop, up to this bound.
     sqlx::query("SET lock_timeout = '5s'")
         .execute(&mut connection)
