@@ -17,32 +17,37 @@ pub enum Backend {
 const POSTGRES_VAR: &str = "SWITCHBOARD_TEST_DATABASE_URL";
 const REDIS_VAR: &str = "SWITCHBOARD_TEST_REDIS_URL";
 
-fn variable(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.is_empty())
+fn required(what: &str) -> bool {
+    std::env::var("SWITCHBOARD_TEST_REQUIRE")
+        .map(|v| v.split(',').any(|w| w.trim() == what))
+        .unwrap_or(false)
 }
 
-/// Why a test that needs `name` is running without it: the test then fails with this.
-fn missing(name: &str) -> ! {
-    panic!(
-        "{name} is not set: SWITCHBOARD_TEST_REQUIRE names its backend, or it was set when the \
-         tests were built (cargo rebuilds them when it changes)"
-    )
+/// The value of `name`, `None` when unset; a panic when unset but `SWITCHBOARD_TEST_REQUIRE`
+/// names `what`, so that its tests fail and say why.
+fn configured(name: &str, what: &str) -> Option<String> {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => Some(value),
+        _ if required(what) => {
+            panic!("{name} is not set but SWITCHBOARD_TEST_REQUIRE names {what}")
+        }
+        _ => None,
+    }
 }
 
-/// The PostgreSQL backend, for tests marked with [`postgres_test!`](crate::postgres_test).
-pub fn postgres() -> Backend {
-    postgres_if_set().unwrap_or_else(|| missing(POSTGRES_VAR))
+/// The PostgreSQL backend when configured.
+pub fn postgres() -> Option<Backend> {
+    configured(POSTGRES_VAR, "postgres").map(Backend::Postgres)
 }
 
-/// The PostgreSQL backend when configured, for tests that run on whichever they get.
-pub fn postgres_if_set() -> Option<Backend> {
-    variable(POSTGRES_VAR).map(Backend::Postgres)
+/// The Redis URL when configured.
+pub fn redis_url() -> Option<String> {
+    configured(REDIS_VAR, "redis")
 }
 
-/// The Redis URL, for tests marked with [`redis_test!`](crate::redis_test).
-pub fn redis_url() -> String {
-    variable(REDIS_VAR).unwrap_or_else(|| missing(REDIS_VAR))
-}
+/// Why a test marked with one of the macros below runs without its backend: the variable was
+/// set when the tests were built (cargo rebuilds them when it changes), not when they run.
+pub const NOT_CONFIGURED: &str = "the backend's variable was set when the tests were built";
 
 /// Wraps a test that needs PostgreSQL: ignored, with the reason, when it is not configured.
 #[cfg(run_postgres_tests)]
@@ -96,7 +101,7 @@ macro_rules! on_both_backends {
                 $crate::postgres_test! {
                     #[tokio::test]
                     async fn $name() {
-                        super::$name($crate::postgres()).await
+                        super::$name($crate::postgres().expect($crate::NOT_CONFIGURED)).await
                     }
                 }
             )*

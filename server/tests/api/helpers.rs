@@ -4,11 +4,19 @@
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 pub use switchboard_test_harness::{
-    Backend, TestApp, free_port, postgres_if_set, redis_url, spawn_app, spawn_app_with,
+    Backend, NOT_CONFIGURED, TestApp, TestDatabase, free_port, postgres, redis_url, spawn_app,
+    spawn_app_with,
 };
 
-/// A fresh, empty database for a test that opens the store itself; keep it alive as long.
-pub use switchboard_test_harness::TestDatabase;
+/// The URL of a fresh, empty database. Its PostgreSQL schema outlives the test: prefer
+/// [`TestDatabase`], which drops it when dropped.
+#[allow(
+    dead_code,
+    reason = "for tests that only need a URL (readme.rs, shutdown.rs on main)"
+)]
+pub async fn fresh_database_url(backend: &Backend, dir: &std::path::Path) -> String {
+    TestDatabase::create(backend, dir).await.keep()
+}
 
 /// Asserts a problem+json answer with `status` and returns its body.
 pub async fn assert_problem(response: Response, status: StatusCode) -> Value {

@@ -9,13 +9,13 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchboard_core::{CompiledSnapshot, Context, Reason, Snapshot};
 
-use crate::helpers::{Backend, TestApp, postgres_if_set, redis_url, spawn_app_with};
+use crate::helpers::{Backend, NOT_CONFIGURED, TestApp, postgres, redis_url, spawn_app_with};
 use crate::redis::OwnRedis;
 
 /// Instances of one deployment: the first creates the store, the others join it (and share its
 /// Redis prefix, which no other test's apps use).
 async fn instances(count: usize, redis: &str, sync_interval_ms: u64) -> Vec<TestApp> {
-    let backend = postgres_if_set().unwrap_or(Backend::Sqlite);
+    let backend = postgres().unwrap_or(Backend::Sqlite);
     let first = spawn_app_with(backend, |s| {
         s.redis_url = Some(redis.to_owned());
         s.sync_interval_ms = sync_interval_ms;
@@ -141,7 +141,7 @@ fn flag_is_on(snapshot: &Snapshot, user: &str) -> (bool, Reason) {
 switchboard_test_harness::redis_test! {
     #[tokio::test]
     async fn a_change_on_one_instance_reaches_streams_on_the_others_through_redis() {
-        let redis = redis_url();
+        let redis = redis_url().expect(NOT_CONFIGURED);
         // The database check is effectively off: only the Redis bus can carry the change in time.
         let apps = instances(3, &redis, 600_000).await;
         let (a, b, c) = (&apps[0], &apps[1], &apps[2]);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestApp, redis_url, spawn_app_with};
+use crate::helpers::{Backend, NOT_CONFIGURED, TestApp, redis_url, spawn_app_with};
 
 async fn readiness(app: &TestApp) -> (StatusCode, Value) {
     let response = app.client.get(app.url("/readyz")).send().await.unwrap();
@@ -16,7 +16,7 @@ async fn readiness(app: &TestApp) -> (StatusCode, Value) {
 switchboard_test_harness::redis_test! {
     #[tokio::test]
     async fn readiness_checks_the_configured_redis() {
-        let url = redis_url();
+        let url = redis_url().expect(NOT_CONFIGURED);
         let app = spawn_app_with(Backend::Sqlite, |s| s.redis_url = Some(url)).await;
         let (status, body) = readiness(&app).await;
         assert_eq!(status, StatusCode::OK, "{body}");
