@@ -1,119 +1,57 @@
-//! A server per test, typed helpers for the API calls the tests make, and readiness loops.
+//! The client suite's server: the shop fixture and its flag actions on top of the shared test
+//! harness's server (test-harness/), clients tuned for tests, and readiness loops.
 
-use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
-use actix_web::dev::ServerHandle;
 use reqwest::Method;
 use serde_json::{Value, json};
 use switchboard_client::{Client, ClientBuilder, KillList, RefreshMode};
-use switchboard_server::settings::Settings;
-use switchboard_server::startup::Application;
-use tokio::task::JoinHandle;
+use switchboard_test_harness::{Backend, TestApp, spawn_app};
 
 /// How long any "eventually" may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(15);
 
-/// A running server; stoppable and restartable on the same port and data.
-pub struct TestServer {
-    pub address: String,
-    pub admin_token: String,
-    http: reqwest::Client,
-    settings: Settings,
-    running: Option<(ServerHandle, JoinHandle<std::io::Result<()>>)>,
-    // Dropped last: the SQLite file and the master key live here.
-    _data_dir: tempfile::TempDir,
+/// A running server (SQLite); stoppable and restartable on the same port and data. Everything
+/// of [`TestApp`] is reachable through it; `post` here asserts success and returns the body.
+pub struct TestServer(TestApp);
+
+impl Deref for TestServer {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.0
+    }
+}
+
+impl DerefMut for TestServer {
+    fn deref_mut(&mut self) -> &mut TestApp {
+        &mut self.0
+    }
 }
 
 pub async fn spawn_server() -> TestServer {
-    let data_dir = tempfile::tempdir().unwrap();
-    let mut settings = Settings::for_tests(data_dir.path());
-    settings.database_url = Some(format!(
-        "sqlite://{}?mode=rwc",
-        data_dir.path().join("switchboard.db").display()
-    ));
-    let mut server = TestServer {
-        address: String::new(),
-        admin_token: String::new(),
-        http: reqwest::Client::new(),
-        settings,
-        running: None,
-        _data_dir: data_dir,
-    };
-    server.start().await;
-    server
+    TestServer(spawn_app(Backend::Sqlite).await)
 }
 
 /// `shop` with `production`, the boolean flag `new-checkout` serving `on` to everyone there, and
 /// an SDK token for `shop/production`.
 pub async fn shop() -> (TestServer, String) {
     let server = spawn_server().await;
-    server.post("/v1/projects", json!({"name": "shop"})).await;
-    server
-        .post(
-            "/v1/projects/shop/environments",
-            json!({"name": "production"}),
-        )
-        .await;
+    server.create_project("shop").await;
+    server.create_environment("shop", "production", None).await;
     server.create_flag_on("new-checkout").await;
     let token = server.sdk_token(&["production"]).await;
     (server, token)
 }
 
 impl TestServer {
-    /// Builds and runs the server; after a stop, on the same port, data and keys.
-    async fn start(&mut self) {
-        let mut app = Application::build(self.settings.clone())
-            .await
-            .expect("the server builds");
-        if let Some(token) = app.take_initial_admin_token() {
-            self.admin_token = token;
-        }
-        // Pin the port, so that a restart comes back where the client is pointed.
-        self.settings.listen = SocketAddr::from(([127, 0, 0, 1], app.port()));
-        self.address = format!("http://127.0.0.1:{}", app.port());
-        let handle = app.handle();
-        self.running = Some((handle, tokio::spawn(app.run_until_stopped())));
-    }
-
-    /// Stops the server at once (in-flight requests are dropped) and waits until it is down.
-    pub async fn stop(&mut self) {
-        if let Some((handle, task)) = self.running.take() {
-            handle.stop(false).await;
-            let _ = task.await;
-        }
-    }
-
-    pub async fn restart(&mut self) {
-        self.start().await;
-    }
-
-    /// An admin request to `path`; panics unless it succeeds. Returns the JSON body, if any.
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.address))
-            .bearer_auth(&self.admin_token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        assert!(status.is_success(), "{method} {path}: {status} {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
-    }
-
+    /// An admin `POST`; panics unless it succeeds. Returns the JSON body, if any.
     pub async fn post(&self, path: &str, body: Value) -> Value {
         self.call(Method::POST, path, Some(body)).await
     }
 
     pub async fn create_boolean_flag(&self, key: &str) {
-        self.post(
-            "/v1/projects/shop/flags",
-            json!({"key": key, "type": "boolean"}),
-        )
-        .await;
+        self.0.create_boolean_flag("shop", key).await;
     }
 
     /// A boolean flag serving `on` to everyone in `production` (a new flag starts disabled,
@@ -163,8 +101,7 @@ impl TestServer {
     pub async fn sdk_token(&self, environments: &[&str]) -> String {
         let body = json!({"name": "sdk", "scopes": ["flags:read"], "projects": ["shop"],
                           "environments": environments});
-        let issued = self.post("/v1/tokens", body).await;
-        issued["token"].as_str().unwrap().to_owned()
+        self.issue_token(body).await.0
     }
 }
 
@@ -200,8 +137,5 @@ pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 
 /// An address where nothing listens (a port just released by the OS).
 pub fn dead_address() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}")
+    format!("http://127.0.0.1:{}", switchboard_test_harness::free_port())
 }

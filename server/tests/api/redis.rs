@@ -1,23 +1,27 @@
+//! Redis as readiness sees it: the configured one, and one of the test's own that goes away.
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestApp, redis_url, spawn_app_with};
+use crate::helpers::{Backend, NOT_CONFIGURED, TestApp, redis_url, spawn_app_with};
 
 async fn readiness(app: &TestApp) -> (StatusCode, Value) {
     let response = app.client.get(app.url("/readyz")).send().await.unwrap();
     (response.status(), response.json().await.unwrap())
 }
 
-#[tokio::test]
-async fn readiness_checks_the_configured_redis() {
-    let Some(url) = redis_url() else { return };
-    let app = spawn_app_with(Backend::Sqlite, |s| s.redis_url = Some(url)).await;
-    let (status, body) = readiness(&app).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["checks"]["redis"], "ok");
+switchboard_test_harness::redis_test! {
+    #[tokio::test]
+    async fn readiness_checks_the_configured_redis() {
+        let url = redis_url().expect(NOT_CONFIGURED);
+        let app = spawn_app_with(Backend::Sqlite, |s| s.redis_url = Some(url)).await;
+        let (status, body) = readiness(&app).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["checks"]["redis"], "ok");
+    }
 }
 
 /// A `redis-server` of the test's own on a free port, stopped when dropped.
@@ -83,22 +87,21 @@ impl Drop for OwnRedis {
     }
 }
 
-#[tokio::test]
-async fn losing_redis_fails_readiness_but_not_the_api() {
-    // Runs wherever Redis suites run: it needs the redis-server binary.
-    if redis_url().is_none() {
-        return;
-    }
-    let mut redis = OwnRedis::start();
-    let app = spawn_app_with(Backend::Sqlite, |s| s.redis_url = Some(redis.url.clone())).await;
-    assert_eq!(readiness(&app).await.0, StatusCode::OK);
+switchboard_test_harness::redis_test! {
+    #[tokio::test]
+    async fn losing_redis_fails_readiness_but_not_the_api() {
+        // Runs wherever Redis suites run: it needs the redis-server binary.
+        let mut redis = OwnRedis::start();
+        let app = spawn_app_with(Backend::Sqlite, |s| s.redis_url = Some(redis.url.clone())).await;
+        assert_eq!(readiness(&app).await.0, StatusCode::OK);
 
-    redis.stop();
-    let (status, body) = readiness(&app).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(body["checks"]["redis"], "unavailable");
-    assert_eq!(body["checks"]["database"], "ok");
-    // The API itself does not depend on Redis.
-    app.create_project("shop").await;
-    assert_eq!(app.get("/v1/projects/shop").await.status(), StatusCode::OK);
+        redis.stop();
+        let (status, body) = readiness(&app).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["checks"]["redis"], "unavailable");
+        assert_eq!(body["checks"]["database"], "ok");
+        // The API itself does not depend on Redis.
+        app.create_project("shop").await;
+        assert_eq!(app.get("/v1/projects/shop").await.status(), StatusCode::OK);
+    }
 }

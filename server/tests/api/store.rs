@@ -8,7 +8,7 @@ use switchboard_server::keys::Keyring;
 use switchboard_server::store::audit::{self, Actor, Change, Filter};
 use switchboard_server::store::{Store, StoreError, projects, signing_keys};
 
-use crate::helpers::{Backend, fresh_database_url};
+use crate::helpers::{Backend, TestDatabase};
 
 crate::on_both_backends!(
     migrations_can_run_again_without_changing_anything,
@@ -17,14 +17,15 @@ crate::on_both_backends!(
     a_duplicate_name_is_a_conflict_and_a_missing_one_not_found,
 );
 
-async fn open(backend: &Backend) -> (Store, tempfile::TempDir) {
+/// A migrated store, and what must outlive it: its database and the directory holding it.
+async fn open(backend: &Backend) -> (Store, (TestDatabase, tempfile::TempDir)) {
     let dir = tempfile::tempdir().unwrap();
-    let url = fresh_database_url(backend, dir.path()).await;
-    let store = Store::connect_url(&url, 4, Duration::from_secs(5))
+    let database = TestDatabase::create(backend, dir.path()).await;
+    let store = Store::connect_url(&database.url, 4, Duration::from_secs(5))
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    (store, dir)
+    (store, (database, dir))
 }
 
 fn keyring() -> Keyring {
