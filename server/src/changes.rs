@@ -4,11 +4,10 @@
 //! config, the kill switch, a promotion) has to refresh this instance's snapshot cache, which
 //! also announces the change on the Redis bus to the other instances. Instead of a reload call
 //! each handler must remember, those store writes return a [`Committed`] value naming what
-//! they changed; the value they wrote is reachable only through [`AppState::publish`], the one
-//! post-commit step, and the type is `#[must_use]`, so dropping it unpublished is a warning
-//! (and `-D warnings` makes it an error).
-
-use crate::state::AppState;
+//! they changed; the value they wrote is reachable only through `AppState::publish` (in
+//! `crate::state`), the one post-commit step, and the type is `#[must_use]`, so dropping it
+//! unpublished is a warning (and `-D warnings` makes it an error). This module depends on no
+//! other of the crate, so the store can build its values without a module cycle.
 
 /// What a committed write changed, as far as the served snapshots are concerned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,8 +37,8 @@ impl Changed {
     }
 }
 
-/// The result of a committed write and what it changed. Only [`AppState::publish`] hands the
-/// result out after running the follow-up.
+/// The result of a committed write and what it changed. Only `AppState::publish` (in
+/// `crate::state`) hands the result out after running the follow-up.
 #[derive(Debug)]
 #[must_use = "a committed write needs its follow-up: pass it to `AppState::publish`"]
 pub struct Committed<T> {
@@ -52,30 +51,14 @@ impl<T> Committed<T> {
         Self { value, changed }
     }
 
+    /// For the post-commit step (`AppState::publish`) alone: the result and what to refresh.
+    pub(crate) fn into_parts(self) -> (T, Changed) {
+        (self.value, self.changed)
+    }
+
     /// The result without the follow-up, on purpose: for callers that stand for another
     /// instance (which learns of the change from the revision poller) or refresh by other means.
     pub fn without_follow_up(self) -> T {
         self.value
-    }
-}
-
-impl AppState {
-    /// The post-commit step: refreshes this instance's snapshots for what changed (which
-    /// announces it on the bus), then hands out the write's result. Never fails: a failed
-    /// reload is logged and the revision poller converges.
-    pub async fn publish<T>(&self, committed: Committed<T>) -> T {
-        match &committed.changed {
-            Changed::Nothing => {}
-            Changed::Project(project) => self.snapshots.reload_project(project).await,
-            Changed::Environment {
-                project,
-                environment,
-            } => {
-                self.snapshots
-                    .reload_environment(project, environment)
-                    .await;
-            }
-        }
-        committed.value
     }
 }

@@ -18,7 +18,7 @@ use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
 use crate::api;
-use crate::auth::TokenService;
+use crate::auth::{Authenticator, TokenService};
 use crate::keys::Keyring;
 use crate::redis_connection::Redis;
 use crate::settings::Settings;
@@ -129,11 +129,20 @@ impl Application {
             snapshots,
             stream_slots: Arc::new(tokio::sync::Semaphore::new(settings.max_streams as usize)),
         });
+        // The extractor and the middleware get what they need as app data of their own, so
+        // `auth` and `telemetry` do not depend on the application state (no module cycle).
+        let authenticator = web::Data::new(Authenticator {
+            tokens: state.tokens.clone(),
+            trust_proxy_headers: settings.trust_proxy_headers,
+        });
+        let metrics = web::Data::new(state.metrics.clone());
         let body_limit = usize::try_from(settings.max_body_bytes).unwrap_or(usize::MAX);
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .app_data(authenticator.clone())
+                .app_data(metrics.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .wrap(Compress::default())
                 .wrap(from_fn(telemetry::observe))

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::auth::TokenService;
+use crate::changes::{Changed, Committed};
 use crate::keys::Keyring;
 use crate::redis_connection::Redis;
 use crate::settings::Settings;
@@ -26,4 +27,26 @@ pub struct AppState {
     /// One permit per open `/v1/sdk/stream` (`max_streams`): streams hold memory and a socket
     /// for as long as the client stays, so their number is bounded per instance.
     pub stream_slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl AppState {
+    /// The post-commit step: refreshes this instance's snapshots for what changed (which
+    /// announces it on the bus), then hands out the write's result. Never fails: a failed
+    /// reload is logged and the revision poller converges.
+    pub async fn publish<T>(&self, committed: Committed<T>) -> T {
+        let (value, changed) = committed.into_parts();
+        match &changed {
+            Changed::Nothing => {}
+            Changed::Project(project) => self.snapshots.reload_project(project).await,
+            Changed::Environment {
+                project,
+                environment,
+            } => {
+                self.snapshots
+                    .reload_environment(project, environment)
+                    .await;
+            }
+        }
+        value
+    }
 }

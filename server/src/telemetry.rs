@@ -26,7 +26,6 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::settings::{LogFormat, Settings};
-use crate::state::AppState;
 
 /// Flushes exported traces when dropped at shutdown.
 #[derive(Debug, Default)]
@@ -180,8 +179,8 @@ pub async fn observe(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let metrics = req
-        .app_data::<web::Data<AppState>>()
-        .map(|s| s.metrics.clone());
+        .app_data::<web::Data<Metrics>>()
+        .map(|m| m.get_ref().clone());
     let method = req.method().as_str().to_owned();
     let started = Instant::now();
     let in_flight = metrics.as_ref().map(|m| InFlight::enter(&m.in_flight));

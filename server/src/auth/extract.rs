@@ -17,7 +17,6 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use super::{AuthError, Principal};
 use crate::domain::Scope;
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::store::audit::Actor;
 
 /// Compile-time scope requirements for [`Authorized`].
@@ -73,18 +72,14 @@ impl<S: scope::Requirement + 'static> FromRequest for Authorized<S> {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
+            let auth = req
+                .app_data::<web::Data<super::Authenticator>>()
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("authenticator missing")))?;
             let token = bearer_token(&req)?;
-            let principal = state
-                .tokens
-                .authenticate(token)
-                .await
-                .map_err(|e| match e {
-                    AuthError::Store(store) => ApiError::from(store),
-                    other => ApiError::Unauthorized(other.to_string()),
-                })?;
+            let principal = auth.tokens.authenticate(token).await.map_err(|e| match e {
+                AuthError::Store(store) => ApiError::from(store),
+                other => ApiError::Unauthorized(other.to_string()),
+            })?;
             if let Some(required) = S::SCOPE {
                 check_scope(&principal, required)?;
             }
@@ -106,7 +101,7 @@ impl<S: scope::Requirement + 'static> FromRequest for Authorized<S> {
             let actor = Actor {
                 token_id: Some(principal.token_id.clone()),
                 name: principal.name.clone(),
-                source_ip: client_ip(&req, state.settings.trust_proxy_headers),
+                source_ip: client_ip(&req, auth.trust_proxy_headers),
                 request_id: req
                     .extensions()
                     .get::<tracing_actix_web::RequestId>()

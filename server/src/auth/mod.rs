@@ -103,6 +103,15 @@ pub struct TokenRequest {
 }
 
 /// Issues and verifies tokens; shared by all workers.
+/// What the [`Authorized`] extractor needs, registered as app data of its own so that `auth`
+/// does not depend on the application state.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    pub tokens: Arc<TokenService>,
+    /// Whether `X-Forwarded-For` names the client (the audit log's source address).
+    pub trust_proxy_headers: bool,
+}
+
 pub struct TokenService {
     store: Store,
     keys: Vec<SigningKey>,
