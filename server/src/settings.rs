@@ -126,6 +126,12 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(60..=315_360_000))]
     pub token_ttl_secs: u64,
 
+    /// Seconds a verified token is trusted from memory before its record is read again. While
+    /// the database is down a verified token stays trusted until its own expiry regardless.
+    #[arg(long, env = "SWITCHBOARD_TOKEN_CACHE_TTL_SECS", default_value_t = 300, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub token_cache_ttl_secs: u64,
+
     /// How often each instance checks the database for changes made elsewhere, in
     /// milliseconds: the bound on convergence when Redis is down or not configured.
     #[arg(long, env = "SWITCHBOARD_SYNC_INTERVAL_MS", default_value_t = 1000, global = true,
@@ -193,6 +199,7 @@ impl Settings {
             workers: 2,
             shutdown_timeout_secs: 5,
             token_ttl_secs: 7_776_000,
+            token_cache_ttl_secs: 300,
             trust_proxy_headers: false,
             sync_interval_ms: 1000,
             stream_heartbeat_secs: 15,

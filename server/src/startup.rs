@@ -48,7 +48,11 @@ impl Core {
         let keys = signing_keys::load_or_create(&store, &keyring)
             .await
             .context("loading the token signing keys")?;
-        let tokens = Arc::new(TokenService::new(store.clone(), keys));
+        let tokens = Arc::new(TokenService::new(
+            store.clone(),
+            keys,
+            Duration::from_secs(settings.token_cache_ttl_secs),
+        ));
         Ok(Self {
             store,
             keyring: Arc::new(keyring),

@@ -50,6 +50,15 @@ struct Issued {
     record: TokenView,
 }
 
+/// A revoked token's record and the ids of the tokens revoked with it (issued by it, directly
+/// or not).
+#[derive(Debug, Serialize)]
+struct Revoked {
+    #[serde(flatten)]
+    record: TokenView,
+    revoked_with: Vec<String>,
+}
+
 impl IssueBody {
     /// Checks every field and reports all problems at once.
     fn into_request(self, default_ttl: u64) -> Result<TokenRequest, ApiError> {
@@ -87,6 +96,7 @@ impl IssueBody {
                 projects,
                 environments,
                 ttl_secs,
+                not_after: None,
             }),
             _ => Err(ApiError::Unprocessable {
                 detail: errors
@@ -127,7 +137,10 @@ async fn issue(
     state: web::Data<AppState>,
     ValidJson(body): ValidJson<IssueBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = body.into_request(state.settings.token_ttl_secs)?;
+    let mut request = body.into_request(state.settings.token_ttl_secs)?;
+    // Clamped rather than refused (as Vault does): the answer's `expires_at` says what was
+    // granted, and a default lifetime asked by a short-lived token still works.
+    request.not_after = Some(auth.principal().expires_at);
     let wanted = ScopeSet::from_scopes(&request.scopes);
     if !covers(
         auth.principal(),
@@ -216,5 +229,12 @@ async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let record = reachable_record(&state, auth.principal(), &path).await?;
     let revoked = state.tokens.revoke(&auth.actor, &record.id).await?;
-    Ok(HttpResponse::Ok().json(revoked.view()))
+    // The first record is the token asked for; the others were issued by it and went with it.
+    let (token, with_it) = revoked
+        .split_first()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("revocation returned no record")))?;
+    Ok(HttpResponse::Ok().json(Revoked {
+        record: token.view(),
+        revoked_with: with_it.iter().map(|r| r.id.clone()).collect(),
+    }))
 }
