@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::audit::{self, Actor, Change};
-use super::{Store, StoreResult, format_micros, now_micros};
+use super::{Store, StoreError, StoreResult, format_micros, now_micros};
 use crate::domain::{Access, Scope, ScopeSet};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,6 +102,22 @@ pub async fn insert(
     actor: &Actor,
     record: &TokenRecord,
 ) -> StoreResult<()> {
+    if let Some(issuer) = &record.created_by {
+        // Locks the issuer's row (a no-op update) so that a concurrent revocation of the issuer
+        // either waits for this insert and then revokes the new token with it, or committed
+        // first and this issue is refused: no token outlives its issuer's revocation.
+        let live = sqlx::query(
+            "UPDATE tokens SET revoked_at = revoked_at WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(issuer.clone())
+        .execute(&mut *conn)
+        .await?;
+        if live.rows_affected() == 0 {
+            return Err(StoreError::Refused(
+                "the issuing token was revoked; nothing was issued".into(),
+            ));
+        }
+    }
     sqlx::query(
         "INSERT INTO tokens (id, name, scopes, projects, environments, created_at, expires_at, revoked_at, created_by) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)",

@@ -20,7 +20,8 @@ pub struct OwnPostgres {
 
 impl OwnPostgres {
     pub fn start() -> Self {
-        let bin = binaries().expect("PostgreSQL server binaries (initdb, pg_ctl) must be installed");
+        let bin =
+            binaries().expect("PostgreSQL server binaries (initdb, pg_ctl) must be installed");
         let dir = tempfile::tempdir().unwrap();
         let port = crate::helpers::free_port();
         let cluster = Self {
@@ -149,7 +150,8 @@ fn binaries() -> Option<PathBuf> {
     versions.sort();
     versions.pop().map(|(_, bin)| bin).or_else(|| {
         std::env::var_os("PATH").and_then(|path| {
-            std::env::split_paths(&path).find(|dir: &PathBuf| Path::new(dir).join("initdb").exists())
+            std::env::split_paths(&path)
+                .find(|dir: &PathBuf| Path::new(dir).join("initdb").exists())
         })
     })
 }

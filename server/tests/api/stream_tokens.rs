@@ -17,6 +17,7 @@ use crate::helpers::{Backend, TestApp, spawn_app_with};
 crate::on_both_backends!(
     an_open_stream_ends_when_its_token_is_revoked_and_frees_its_slot,
     an_open_stream_ends_when_its_token_expires_and_frees_its_slot,
+    a_stream_on_another_instance_ends_when_its_token_is_revoked,
 );
 
 const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -59,9 +60,9 @@ async fn open_stream(app: &TestApp, token: &str) -> reqwest::Response {
         Method::GET,
         "/v1/sdk/stream?project=shop&environment=production",
     )
-        .send()
-        .await
-        .unwrap()
+    .send()
+    .await
+    .unwrap()
 }
 
 async fn assert_slot_is_free(app: &TestApp) {
@@ -127,10 +128,38 @@ async fn an_open_stream_ends_when_its_token_expires_and_frees_its_slot(backend: 
     assert_eq!(stream.status(), StatusCode::OK);
 
     let sent = rest_of_stream(stream, Duration::from_secs(2) + HEARTBEAT + MARGIN).await;
-    assert!(sent.starts_with("id: "), "it was a working stream: {sent:?}");
+    assert!(
+        sent.starts_with("id: "),
+        "it was a working stream: {sent:?}"
+    );
     assert!(
         sent.ends_with("event: unauthorized\ndata: {\"reason\":\"expired\"}\n\n"),
         "{sent:?}"
     );
     assert_slot_is_free(&app).await;
+}
+
+async fn a_stream_on_another_instance_ends_when_its_token_is_revoked(backend: Backend) {
+    let first = app_with_one_slot(backend).await;
+    let mut second = spawn_app_with(Backend::Sqlite, |s| {
+        s.database_url = first.settings.database_url.clone();
+        s.master_key_file = Some(first.data_dir.path().join("master.key"));
+        s.stream_heartbeat_secs = HEARTBEAT.as_secs();
+    })
+    .await;
+    second.admin_token = first.admin_token.clone();
+    let (token, id) = first.issue_token(sdk_token_body("sdk")).await;
+    let stream = open_stream(&second, &token).await;
+    assert_eq!(stream.status(), StatusCode::OK);
+
+    assert_eq!(
+        first.delete(&format!("/v1/tokens/{id}")).await.status(),
+        StatusCode::OK
+    );
+    // Other instances learn of a revocation within a second; then the stream ends.
+    let sent = rest_of_stream(stream, Duration::from_secs(1) + HEARTBEAT + MARGIN).await;
+    assert!(
+        sent.ends_with("event: unauthorized\ndata: {\"reason\":\"revoked\"}\n\n"),
+        "{sent:?}"
+    );
 }
