@@ -8,11 +8,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchboard_server::auth::{TokenRequest, TokenService};
 use switchboard_server::domain::{Access, Scope};
-use switchboard_server::keys::{Keyring, MasterKeySource};
 use switchboard_server::store::audit::Actor;
-use switchboard_server::store::signing_keys;
 
-use crate::helpers::{Backend, TestApp, spawn_app_with};
+use crate::helpers::{Backend, TestApp, signing_keys_of, spawn_app_with};
 
 crate::on_both_backends!(
     an_open_stream_ends_when_its_token_is_revoked_and_frees_its_slot,
@@ -65,6 +63,12 @@ async fn open_stream(app: &TestApp, token: &str) -> reqwest::Response {
     .unwrap()
 }
 
+/// The stream's last event says why it ended.
+fn assert_ended_unauthorized(sent: &str, reason: &str) {
+    let last = format!("event: unauthorized\ndata: {{\"reason\":\"{reason}\"}}\n\n");
+    assert!(sent.ends_with(&last), "{sent:?}");
+}
+
 async fn assert_slot_is_free(app: &TestApp) {
     let (next, _) = app.issue_token(sdk_token_body("next")).await;
     let response = open_stream(app, &next).await;
@@ -92,23 +96,14 @@ async fn an_open_stream_ends_when_its_token_is_revoked_and_frees_its_slot(backen
         StatusCode::OK
     );
     let sent = rest_of_stream(stream, HEARTBEAT + MARGIN).await;
-    assert!(
-        sent.ends_with("event: unauthorized\ndata: {\"reason\":\"revoked\"}\n\n"),
-        "{sent:?}"
-    );
+    assert_ended_unauthorized(&sent, "revoked");
     assert_slot_is_free(&app).await;
 }
 
 async fn an_open_stream_ends_when_its_token_expires_and_frees_its_slot(backend: Backend) {
     let app = app_with_one_slot(backend).await;
     // The API's shortest lifetime is a minute; the service issues a two-second one directly.
-    let (keyring, _) = Keyring::load(&MasterKeySource::File(
-        app.data_dir.path().join("master.key"),
-    ))
-    .unwrap();
-    let keys = signing_keys::load_or_create(&app.store, &keyring)
-        .await
-        .unwrap();
+    let keys = signing_keys_of(&app).await;
     let service = TokenService::new(app.store.clone(), keys, Duration::from_secs(300));
     let (_, token) = service
         .issue(
@@ -132,10 +127,7 @@ async fn an_open_stream_ends_when_its_token_expires_and_frees_its_slot(backend: 
         sent.starts_with("id: "),
         "it was a working stream: {sent:?}"
     );
-    assert!(
-        sent.ends_with("event: unauthorized\ndata: {\"reason\":\"expired\"}\n\n"),
-        "{sent:?}"
-    );
+    assert_ended_unauthorized(&sent, "expired");
     assert_slot_is_free(&app).await;
 }
 
@@ -158,8 +150,5 @@ async fn a_stream_on_another_instance_ends_when_its_token_is_revoked(backend: Ba
     );
     // Other instances learn of a revocation within a second; then the stream ends.
     let sent = rest_of_stream(stream, Duration::from_secs(1) + HEARTBEAT + MARGIN).await;
-    assert!(
-        sent.ends_with("event: unauthorized\ndata: {\"reason\":\"revoked\"}\n\n"),
-        "{sent:?}"
-    );
+    assert_ended_unauthorized(&sent, "revoked");
 }

@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, assert_problem, spawn_app};
+use crate::helpers::{Backend, TestApp, spawn_app};
 
 crate::on_both_backends!(
     a_token_never_outlives_the_token_that_issued_it,
@@ -16,22 +16,36 @@ crate::on_both_backends!(
 
 /// Issues a token as `issuer`; the answer's body.
 async fn issue_as(app: &TestApp, issuer: &str, body: Value) -> Value {
-    let response = app
-        .request_as(Some(issuer), Method::POST, "/v1/tokens")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json().await.unwrap()
+    let (status, issued) = send_as(app, issuer, Method::POST, "/v1/tokens", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    issued
+}
+
+/// Sends a request as `token`; its status and JSON body (`null` when it has none).
+async fn send_as(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = app.request_as(Some(token), method, path);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn call_as(app: &TestApp, token: &str, method: Method, path: &str) -> (StatusCode, Value) {
+    send_as(app, token, method, path, None).await
 }
 
 async fn status_of(app: &TestApp, token: &str) -> StatusCode {
-    app.request_as(Some(token), Method::GET, "/v1/tokens/current")
-        .send()
+    call_as(app, token, Method::GET, "/v1/tokens/current")
         .await
-        .unwrap()
-        .status()
+        .0
 }
 
 fn token_of(issued: &Value) -> String {
@@ -40,15 +54,12 @@ fn token_of(issued: &Value) -> String {
 
 async fn a_token_never_outlives_the_token_that_issued_it(backend: Backend) {
     let app = spawn_app(backend).await;
-    let parent = app
-        .post(
-            "/v1/tokens",
-            json!({ "name": "one hour", "scopes": ["admin"], "ttl_seconds": 3600 }),
-        )
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+    let parent = issue_as(
+        &app,
+        &app.admin_token,
+        json!({ "name": "one hour", "scopes": ["admin"], "ttl_seconds": 3600 }),
+    )
+    .await;
     let parent_token = token_of(&parent);
 
     let ten_years = issue_as(
@@ -79,12 +90,8 @@ async fn a_token_never_outlives_the_token_that_issued_it(backend: Backend) {
         "a shorter lifetime is kept as asked"
     );
     // The record is what the server enforces, not just what the answer said.
-    let stored: Value = app
-        .get(&format!("/v1/tokens/{}", ten_years["id"].as_str().unwrap()))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let path = format!("/v1/tokens/{}", ten_years["id"].as_str().unwrap());
+    let (_, stored) = call_as(&app, &app.admin_token, Method::GET, &path).await;
     assert_eq!(stored["expires_at"], parent["expires_at"]);
     assert_eq!(stored["created_by"], parent["id"]);
 }
@@ -119,21 +126,16 @@ async fn revoking_a_token_revokes_the_tokens_it_issued_transitively(backend: Bac
         assert_eq!(status_of(&app, &token_of(issued)).await, StatusCode::OK);
     }
 
-    let response = app
-        .delete(&format!("/v1/tokens/{}", team["id"].as_str().unwrap()))
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let revoked: Value = response.json().await.unwrap();
+    let path = format!("/v1/tokens/{}", team["id"].as_str().unwrap());
+    let (status, revoked) = call_as(&app, &app.admin_token, Method::DELETE, &path).await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(revoked["id"], team["id"]);
     assert_eq!(revoked["revoked_with"], json!([ci["id"], job["id"]]));
 
     for issued in [&team, &ci, &job] {
-        let response = app
-            .request_as(Some(&token_of(issued)), Method::GET, "/v1/tokens/current")
-            .send()
-            .await
-            .unwrap();
-        let problem = assert_problem(response, StatusCode::UNAUTHORIZED).await;
+        let (status, problem) =
+            call_as(&app, &token_of(issued), Method::GET, "/v1/tokens/current").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert!(problem["detail"].as_str().unwrap().contains("revoked"));
     }
     assert_eq!(
@@ -141,7 +143,7 @@ async fn revoking_a_token_revokes_the_tokens_it_issued_transitively(backend: Bac
         StatusCode::OK,
         "a token issued by someone else is untouched"
     );
-    let listed: Value = app.get("/v1/tokens").await.json().await.unwrap();
+    let (_, listed) = call_as(&app, &app.admin_token, Method::GET, "/v1/tokens").await;
     for item in listed["items"].as_array().unwrap() {
         let expected_revoked = [&team, &ci, &job].iter().any(|t| t["id"] == item["id"]);
         assert_eq!(item["revoked_at"].is_string(), expected_revoked, "{item}");
@@ -168,12 +170,8 @@ async fn revoking_a_token_revokes_the_tokens_it_issued_transitively(backend: Bac
     );
 
     // Revoking again changes nothing and audits nothing more.
-    let again: Value = app
-        .delete(&format!("/v1/tokens/{}", team["id"].as_str().unwrap()))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let path = format!("/v1/tokens/{}", team["id"].as_str().unwrap());
+    let (_, again) = call_as(&app, &app.admin_token, Method::DELETE, &path).await;
     assert_eq!(again["revoked_at"], revoked["revoked_at"]);
     assert_eq!(again["revoked_with"], json!([]));
     assert_eq!(app.audit("action=token.revoke").await.len(), 3);
@@ -194,13 +192,9 @@ async fn a_token_cannot_grant_environments_its_issuer_does_not_reach(backend: Ba
         json!({ "name": "prod", "scopes": ["flags:read"], "projects": ["shop"], "environments": ["production"] }),
         json!({ "name": "both", "scopes": ["flags:read"], "projects": ["shop"], "environments": ["staging", "production"] }),
     ] {
-        let response = app
-            .request_as(Some(&staging_admin), Method::POST, "/v1/tokens")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_problem(response, StatusCode::FORBIDDEN).await;
+        let (status, _) =
+            send_as(&app, &staging_admin, Method::POST, "/v1/tokens", Some(body)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
     }
     issue_as(
         &app,
@@ -225,14 +219,7 @@ async fn tokens_made_on_the_host_have_no_issuer_and_survive_other_revocations(ba
     let bootstrap = String::from_utf8(output.stdout).unwrap().trim().to_owned();
 
     for token in [&app.admin_token, &bootstrap] {
-        let me: Value = app
-            .request_as(Some(token), Method::GET, "/v1/tokens/current")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, me) = call_as(&app, token, Method::GET, "/v1/tokens/current").await;
         assert!(me["created_by"].is_null(), "{me}");
     }
     // Revoking the first admin token takes what it issued, not what the host made.
@@ -242,19 +229,9 @@ async fn tokens_made_on_the_host_have_no_issuer_and_survive_other_revocations(ba
         json!({ "name": "child", "scopes": ["flags:read"] }),
     )
     .await;
-    let initial: Value = app.get("/v1/tokens/current").await.json().await.unwrap();
-    let revoked: Value = app
-        .request_as(
-            Some(&bootstrap),
-            Method::DELETE,
-            &format!("/v1/tokens/{}", initial["id"].as_str().unwrap()),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, initial) = call_as(&app, &app.admin_token, Method::GET, "/v1/tokens/current").await;
+    let path = format!("/v1/tokens/{}", initial["id"].as_str().unwrap());
+    let (_, revoked) = call_as(&app, &bootstrap, Method::DELETE, &path).await;
     assert_eq!(revoked["revoked_with"], json!([issued["id"]]));
     assert_eq!(status_of(&app, &bootstrap).await, StatusCode::OK);
     assert_eq!(
