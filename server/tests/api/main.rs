@@ -22,6 +22,7 @@ mod layout;
 mod observability;
 mod projects;
 mod propagation;
+mod reach;
 mod readme;
 mod redis;
 mod sdk;
