@@ -214,9 +214,11 @@ async fn evaluate(
     auth: Authorized<scope::FlagsRead>,
     state: web::Data<AppState>,
     ValidQuery(target): ValidQuery<Target>,
-    ValidJson(request): ValidJson<EvaluationRequest>,
+    request: Result<ValidJson<EvaluationRequest>, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     let (project, environment) = target.select(auth.principal())?;
+    // Only then the body: a token of another environment learns nothing about its shape.
+    let ValidJson(request) = request?;
     if request.context.attributes().len() > MAX_ATTRIBUTES {
         return Err(ApiError::invalid(
             "body.context.attributes",
