@@ -10,6 +10,7 @@
 
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::snapshots::EnvironmentSnapshot;
 use crate::store::{Store, environments};
 
 /// The token must reach the environment `name` names (a parent, a `from`).
@@ -21,6 +22,24 @@ pub(super) fn named(principal: &Principal, name: &str) -> Result<(), ApiError> {
             "this token may not access environment '{name}'"
         )))
     }
+}
+
+/// The token must reach every environment whose config `entry` serves (see [`lineage`]).
+pub(super) fn served(principal: &Principal, entry: &EnvironmentSnapshot) -> Result<(), ApiError> {
+    match entry
+        .lineage
+        .iter()
+        .all(|name| principal.environments.allows(name))
+    {
+        true => Ok(()),
+        false => Err(inherits_unreachable(&entry.environment)),
+    }
+}
+
+fn inherits_unreachable(env: &str) -> ApiError {
+    ApiError::Forbidden(format!(
+        "environment '{env}' inherits from an environment this token may not access"
+    ))
 }
 
 /// The token must reach `env` and every environment it inherits from: what a resolved read
@@ -38,9 +57,7 @@ pub(super) async fn lineage(
     let chain = environments::lineage(store, project, env).await?;
     for ancestor in &chain {
         if !principal.environments.allows(ancestor) {
-            return Err(ApiError::Forbidden(format!(
-                "environment '{env}' inherits from an environment this token may not access"
-            )));
+            return Err(inherits_unreachable(env));
         }
     }
     Ok(())

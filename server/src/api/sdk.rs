@@ -127,6 +127,8 @@ async fn snapshot(
 ) -> Result<HttpResponse, ApiError> {
     let (project, environment) = target.select(auth.principal())?;
     let entry = cached(&state, project, environment).await?;
+    // The snapshot carries inherited config: the token must reach where it comes from.
+    super::reach::served(auth.principal(), &entry)?;
     let headers = req.headers();
     let stale = stale_for(&state);
     if super::etag::none_match(headers, &entry.etag)? {

@@ -340,9 +340,15 @@ pub async fn delete(
 /// environment whose values a resolved read of `name` may show.
 #[tracing::instrument(skip_all, fields(project = %project, environment = %name))]
 pub async fn lineage(store: &Store, project: &str, name: &str) -> StoreResult<Vec<String>> {
+    let id = super::lookup::environment_id(store.pool(), project, name).await?;
+    lineage_of(store, &id).await
+}
+
+/// [`lineage`] of the environment with this id.
+#[tracing::instrument(skip_all)]
+pub async fn lineage_of(store: &Store, environment_id: &str) -> StoreResult<Vec<String>> {
     let mut conn = store.pool().acquire().await?;
-    let id = super::lookup::environment_id(&mut *conn, project, name).await?;
-    Ok(super::config::chain(&mut conn, &id)
+    Ok(super::config::chain(&mut conn, environment_id)
         .await?
         .into_iter()
         .map(|(_, name)| name)

@@ -11,6 +11,7 @@ crate::on_both_backends!(
     a_limited_token_cannot_create_a_child_of_an_environment_it_cannot_reach,
     a_limited_token_cannot_reparent_onto_an_environment_it_cannot_reach,
     values_inherited_from_an_unreachable_parent_are_not_shown,
+    an_sdk_token_is_not_served_config_inherited_from_an_unreachable_parent,
     diff_and_promote_need_reach_on_both_environments_and_their_parents,
     audit_events_of_unreachable_environments_are_not_shown,
     a_write_only_token_learns_no_values_from_a_rollback_or_a_promote_dry_run,
@@ -121,6 +122,29 @@ async fn values_inherited_from_an_unreachable_parent_are_not_shown(backend: Back
             !problem.to_string().contains("prod-only-value"),
             "{path}: {problem}"
         );
+    }
+}
+
+async fn an_sdk_token_is_not_served_config_inherited_from_an_unreachable_parent(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let token = shop_with_a_staging_token(&app, &["flags:read"]).await;
+    let snapshot = "/v1/sdk/snapshot?project=shop&environment=staging";
+    let response = send(&app, &token, Method::GET, snapshot, None).await;
+    assert_eq!(response.status(), StatusCode::OK, "its own environment is served");
+
+    app.call(
+        Method::PATCH,
+        "/v1/projects/shop/environments/staging",
+        Some(json!({ "parent": "production" })),
+    )
+    .await;
+
+    for path in [snapshot, "/v1/sdk/stream?project=shop&environment=staging"] {
+        let response = send(&app, &token, Method::GET, path, None).await;
+        let problem = assert_problem(response, StatusCode::FORBIDDEN).await;
+        assert!(!problem.to_string().contains("prod-only-value"), "{path}");
     }
 }
 
