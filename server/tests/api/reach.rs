@@ -15,6 +15,7 @@ crate::on_both_backends!(
     diff_and_promote_need_reach_on_both_environments_and_their_parents,
     audit_events_of_unreachable_environments_are_not_shown,
     a_write_only_token_learns_no_values_from_a_rollback_or_a_promote_dry_run,
+    a_flags_write_only_token_is_not_shown_the_state_it_rolled_back_to,
     a_reparented_environment_serves_its_new_inherited_config_at_once,
 );
 
@@ -244,6 +245,40 @@ async fn a_write_only_token_learns_no_values_from_a_rollback_or_a_promote_dry_ru
         )
         .await;
     assert_eq!(entry["value"], "old-hidden-value");
+}
+
+async fn a_flags_write_only_token_is_not_shown_the_state_it_rolled_back_to(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = shop_with_a_staging_token(&app, &["flags:write"]).await;
+    app.create_boolean_flag("shop", "checkout").await;
+    let state = "/v1/projects/shop/environments/staging/flags/checkout";
+    let targeted = json!({
+        "enabled": true,
+        "rules": [{ "conditions": [{ "attribute": "email", "op": "in",
+                    "values": ["ceo@example.com"] }], "serve": { "variant": "on" } }],
+        "default_serve": { "variant": "off" },
+        "off_variant": "off"
+    });
+    app.call(Method::PUT, state, Some(targeted)).await;
+    let cleared = json!({ "enabled": false, "rules": [], "default_serve": { "variant": "off" },
+                          "off_variant": "off" });
+    app.call(Method::PUT, state, Some(cleared)).await;
+
+    let rollback = send(
+        &app,
+        &token,
+        Method::POST,
+        &format!("{state}/rollback"),
+        Some(json!({ "version": 1 })),
+    )
+    .await;
+
+    assert_eq!(rollback.status(), StatusCode::NO_CONTENT);
+    assert!(rollback.headers().contains_key("etag"), "the new version");
+    let text = rollback.text().await.unwrap();
+    assert!(!text.contains("ceo@example.com"), "{text}");
+    let now = app.call(Method::GET, state, None).await;
+    assert_eq!(now["enabled"], true, "the rollback happened");
 }
 
 async fn a_reparented_environment_serves_its_new_inherited_config_at_once(backend: Backend) {
