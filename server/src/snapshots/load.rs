@@ -104,12 +104,13 @@ impl Snapshots {
             Err(error) => return Err(error),
         };
         let id = environment_id.to_owned();
-        let entry = tokio::task::spawn_blocking(move || {
-            EnvironmentSnapshot::build(id, lineage, &snapshot)
-        })
-            .await
-            .map_err(|e| StoreError::Other(anyhow::anyhow!("building a snapshot panicked: {e}")))?
-            .map_err(StoreError::Other)?;
+        let entry =
+            tokio::task::spawn_blocking(move || EnvironmentSnapshot::build(id, lineage, &snapshot))
+                .await
+                .map_err(|e| {
+                    StoreError::Other(anyhow::anyhow!("building a snapshot panicked: {e}"))
+                })?
+                .map_err(StoreError::Other)?;
         Ok(Some(Arc::new(entry)))
     }
 

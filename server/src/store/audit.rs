@@ -197,11 +197,7 @@ pub async fn list(store: &Store, filter: &Filter) -> StoreResult<Vec<AuditEvent>
     if let Some(allowed) = &filter.environments {
         sql.push_str(" AND ((environment IS NULL AND project IS NOT NULL)");
         for name in allowed {
-            push(
-                &mut sql,
-                " OR environment = #",
-                Bind::Text(name.clone()),
-            );
+            push(&mut sql, " OR environment = #", Bind::Text(name.clone()));
         }
         sql.push(')');
     }

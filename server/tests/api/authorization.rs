@@ -35,6 +35,7 @@ enum Needs {
 use Needs::{AllProjects, AnyToken, Everywhere, Nothing, Scope};
 
 /// One row per route of the route table: `(method, path, what it needs)`.
+#[rustfmt::skip] // One row per line reads as the table it is.
 const ROWS: &[(&str, &str, Needs)] = &[
     ("GET", "/v1/sdk/snapshot", Scope("flags:read")),
     ("POST", "/v1/evaluate", Scope("flags:read")),
@@ -232,7 +233,13 @@ async fn every_route_answers_each_kind_of_caller_as_its_row_says(backend: Backen
     for &(method, template, needs) in ROWS {
         let anonymous = status(&app, None, method, template).await;
         match needs {
-            Nothing => expect("without a token", method, template, anonymous, allowed(anonymous)),
+            Nothing => expect(
+                "without a token",
+                method,
+                template,
+                anonymous,
+                allowed(anonymous),
+            ),
             _ => expect(
                 "without a token (401)",
                 method,
@@ -247,12 +254,24 @@ async fn every_route_answers_each_kind_of_caller_as_its_row_says(backend: Backen
         if names_project(template) || matches!(needs, AllProjects(_)) {
             let got = status(&app, Some(&wrong_project), method, template).await;
             let ok = got == StatusCode::FORBIDDEN;
-            expect("with another project's token (403)", method, template, got, ok);
+            expect(
+                "with another project's token (403)",
+                method,
+                template,
+                got,
+                ok,
+            );
         }
         if names_environment(template, needs) {
             let got = status(&app, Some(&wrong_environment), method, template).await;
             let ok = got == StatusCode::FORBIDDEN;
-            expect("with another environment's token (403)", method, template, got, ok);
+            expect(
+                "with another environment's token (403)",
+                method,
+                template,
+                got,
+                ok,
+            );
         }
         if let Some(required) = required(needs) {
             // Every scope of the right project and environment but the one it needs.
@@ -291,7 +310,13 @@ async fn every_route_answers_each_kind_of_caller_as_its_row_says(backend: Backen
         };
         if let Some(wide) = wide {
             let got = status(&app, Some(&wide), method, template).await;
-            expect("with a token wide enough (allowed)", method, template, got, allowed(got));
+            expect(
+                "with a token wide enough (allowed)",
+                method,
+                template,
+                got,
+                allowed(got),
+            );
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

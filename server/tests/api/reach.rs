@@ -57,9 +57,7 @@ async fn send(
     request.send().await.unwrap()
 }
 
-async fn a_limited_token_cannot_create_a_child_of_an_environment_it_cannot_reach(
-    backend: Backend,
-) {
+async fn a_limited_token_cannot_create_a_child_of_an_environment_it_cannot_reach(backend: Backend) {
     let app = spawn_app(backend).await;
     let token = shop_with_a_staging_token(&app, &["admin"]).await;
 
@@ -74,7 +72,11 @@ async fn a_limited_token_cannot_create_a_child_of_an_environment_it_cannot_reach
 
     assert_problem(response, StatusCode::FORBIDDEN).await;
     let missing = app.get("/v1/projects/shop/environments/dev").await;
-    assert_eq!(missing.status(), StatusCode::NOT_FOUND, "nothing was created");
+    assert_eq!(
+        missing.status(),
+        StatusCode::NOT_FOUND,
+        "nothing was created"
+    );
 }
 
 async fn a_limited_token_cannot_reparent_onto_an_environment_it_cannot_reach(backend: Backend) {
@@ -126,14 +128,16 @@ async fn values_inherited_from_an_unreachable_parent_are_not_shown(backend: Back
     }
 }
 
-async fn an_sdk_token_is_not_served_config_inherited_from_an_unreachable_parent(
-    backend: Backend,
-) {
+async fn an_sdk_token_is_not_served_config_inherited_from_an_unreachable_parent(backend: Backend) {
     let app = spawn_app(backend).await;
     let token = shop_with_a_staging_token(&app, &["flags:read"]).await;
     let snapshot = "/v1/sdk/snapshot?project=shop&environment=staging";
     let response = send(&app, &token, Method::GET, snapshot, None).await;
-    assert_eq!(response.status(), StatusCode::OK, "its own environment is served");
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "its own environment is served"
+    );
 
     app.call(
         Method::PATCH,
