@@ -11,6 +11,7 @@ mod flag_states;
 mod flags;
 mod path;
 mod projects;
+mod reach;
 mod sdk;
 mod secrets;
 mod segments;

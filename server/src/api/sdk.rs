@@ -127,6 +127,8 @@ async fn snapshot(
 ) -> Result<HttpResponse, ApiError> {
     let (project, environment) = target.select(auth.principal())?;
     let entry = cached(&state, project, environment).await?;
+    // The snapshot carries inherited config: the token must reach where it comes from.
+    super::reach::served(auth.principal(), &entry)?;
     let headers = req.headers();
     let stale = stale_for(&state);
     if super::etag::none_match(headers, &entry.etag)? {
@@ -214,9 +216,11 @@ async fn evaluate(
     auth: Authorized<scope::FlagsRead>,
     state: web::Data<AppState>,
     ValidQuery(target): ValidQuery<Target>,
-    ValidJson(request): ValidJson<EvaluationRequest>,
+    request: Result<ValidJson<EvaluationRequest>, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     let (project, environment) = target.select(auth.principal())?;
+    // Only then the body: a token of another environment learns nothing about its shape.
+    let ValidJson(request) = request?;
     if request.context.attributes().len() > MAX_ATTRIBUTES {
         return Err(ApiError::invalid(
             "body.context.attributes",

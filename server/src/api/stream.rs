@@ -70,6 +70,7 @@ async fn stream(
         .ok_or_else(|| {
             ApiError::not_found(format_args!("environment '{project}/{environment}'"))
         })?;
+    super::reach::served(auth.principal(), &current)?;
     let events = Events {
         snapshots: state.snapshots.clone(),
         changes: state.snapshots.subscribe(),

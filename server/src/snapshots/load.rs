@@ -96,11 +96,21 @@ impl Snapshots {
                 Err(error) => return Err(error),
             },
         };
+        // Read after the snapshot: a re-parenting in between bumps the revision, and the
+        // reload it triggers reads both again.
+        let lineage = match environments::lineage_of(&self.store, environment_id).await {
+            Ok(lineage) => lineage,
+            Err(StoreError::Absent(_) | StoreError::NotFound) => return Ok(None),
+            Err(error) => return Err(error),
+        };
         let id = environment_id.to_owned();
-        let entry = tokio::task::spawn_blocking(move || EnvironmentSnapshot::build(id, &snapshot))
-            .await
-            .map_err(|e| StoreError::Other(anyhow::anyhow!("building a snapshot panicked: {e}")))?
-            .map_err(StoreError::Other)?;
+        let entry =
+            tokio::task::spawn_blocking(move || EnvironmentSnapshot::build(id, lineage, &snapshot))
+                .await
+                .map_err(|e| {
+                    StoreError::Other(anyhow::anyhow!("building a snapshot panicked: {e}"))
+                })?
+                .map_err(StoreError::Other)?;
         Ok(Some(Arc::new(entry)))
     }
 

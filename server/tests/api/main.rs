@@ -10,6 +10,7 @@ mod helpers;
 use switchboard_test_harness::on_both_backends;
 
 mod audit;
+mod authorization;
 mod cli;
 mod cli_remote;
 mod config;
@@ -24,6 +25,7 @@ mod observability;
 mod own_postgres;
 mod projects;
 mod propagation;
+mod reach;
 mod readme;
 mod redis;
 mod sdk;
