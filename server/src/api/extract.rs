@@ -68,23 +68,41 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
                 } else {
                     format!("body.{path}")
                 };
-                let message = error.inner().to_string();
+                let inner = error.inner();
+                let message = inner.to_string();
                 // serde_json appends " at line L column C"; keep the message about the field.
                 let message = message
                     .rsplit_once(" at line ")
-                    .map_or(message.as_str(), |(head, _)| head)
-                    .to_owned();
+                    .map_or(message.as_str(), |(head, _)| head);
+                let is_data = inner.classify() == serde_json::error::Category::Data;
+                // A data error is placed by its field; a syntax error only by where it is.
+                let message = if is_data {
+                    super::serde_errors::without_values(message)
+                } else {
+                    format!(
+                        "invalid JSON at line {} column {}: {message}",
+                        inner.line(),
+                        inner.column()
+                    )
+                };
                 let detail = format!("{field}: {message}");
                 let errors = vec![FieldError::new(field, message)];
                 // Well-formed JSON with a wrong field is 422; JSON that does not parse is 400.
-                if error.inner().classify() == serde_json::error::Category::Data {
+                if is_data {
                     ApiError::Unprocessable { detail, errors }
                 } else {
                     ApiError::BadRequest { detail, errors }
                 }
             })?;
-            deserializer.end().map_err(|_| {
-                ApiError::bad_request("body", "trailing characters after the JSON value")
+            deserializer.end().map_err(|error| {
+                ApiError::bad_request(
+                    "body",
+                    format!(
+                        "invalid JSON at line {} column {}: trailing characters after the JSON value",
+                        error.line(),
+                        error.column()
+                    ),
+                )
             })?;
             Ok(ValidJson(value))
         })
@@ -135,7 +153,10 @@ impl<T: DeserializeOwned> FromRequest for ValidQuery<T> {
                 } else {
                     format!("query.{path}")
                 };
-                ApiError::bad_request(field, error.inner().to_string())
+                ApiError::bad_request(
+                    field,
+                    super::serde_errors::without_values(&error.inner().to_string()),
+                )
             });
         std::future::ready(result)
     }

@@ -14,6 +14,7 @@ mod projects;
 mod sdk;
 mod secrets;
 mod segments;
+mod serde_errors;
 mod stream;
 mod system;
 mod tokens;
