@@ -19,6 +19,7 @@ mod errors;
 mod export_readers;
 mod flags;
 mod layout;
+mod log_hygiene;
 mod observability;
 mod projects;
 mod propagation;
