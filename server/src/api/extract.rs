@@ -144,10 +144,7 @@ impl<T: DeserializeOwned> FromRequest for ValidQuery<T> {
             .map_err(|error| {
                 let message = error.inner().to_string();
                 let field = pointer("query", error.path(), message.starts_with("unknown field"));
-                ApiError::bad_request(
-                    field,
-                    super::serde_errors::without_values(&message),
-                )
+                ApiError::bad_request(field, super::serde_errors::without_values(&message))
             });
         std::future::ready(result)
     }

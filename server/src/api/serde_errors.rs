@@ -38,7 +38,10 @@ pub fn without_values(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("invalid length ")
         && let Some((_, expected)) = rest.split_once(", expected ")
     {
-        return format!("wrong number of elements; expected {}", json_shape(expected));
+        return format!(
+            "wrong number of elements; expected {}",
+            json_shape(expected)
+        );
     }
     // Parse errors of the standard library (`invalid digit found in string`) carry no value.
     message.to_owned()

@@ -76,7 +76,8 @@ impl<S: scope::Requirement + 'static> FromRequest for Authorized<S> {
             let auth = req
                 .app_data::<web::Data<super::Authenticator>>()
                 .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("authenticator missing")))?;
-            let token = bearer_token(&req).inspect_err(|_| refused(&req, "missing_or_malformed"))?;
+            let token =
+                bearer_token(&req).inspect_err(|_| refused(&req, "missing_or_malformed"))?;
             let principal = auth.tokens.authenticate(token).await.map_err(|e| match e {
                 AuthError::Store(store) => ApiError::from(store),
                 other => {

@@ -48,14 +48,39 @@ async fn validation_messages_name_the_field_and_the_shape_but_never_the_value(ba
     // Every endpoint's body and query string is read the same way: wrong types, unknown
     // variants and unknown names are described, never quoted.
     let wrong_bodies = [
-        (Method::POST, "/v1/projects".to_owned(), json!({ "name": CANARY_NUMBER })),
-        (Method::POST, "/v1/tokens".to_owned(), json!({ "name": "ci", "scopes": "admin", "ttl_seconds": CANARY })),
-        (Method::POST, "/v1/projects/shop/flags".to_owned(), json!({ "key": CANARY_NUMBER })),
-        (Method::PUT, format!("{env}/config/DB_URL"), json!({ "value": "x", CANARY: 1 })),
-        (Method::POST, format!("{env}/secrets/PIN/rollback"), json!({ "version": CANARY })),
+        (
+            Method::POST,
+            "/v1/projects".to_owned(),
+            json!({ "name": CANARY_NUMBER }),
+        ),
+        (
+            Method::POST,
+            "/v1/tokens".to_owned(),
+            json!({ "name": "ci", "scopes": "admin", "ttl_seconds": CANARY }),
+        ),
+        (
+            Method::POST,
+            "/v1/projects/shop/flags".to_owned(),
+            json!({ "key": CANARY_NUMBER }),
+        ),
+        (
+            Method::PUT,
+            format!("{env}/config/DB_URL"),
+            json!({ "value": "x", CANARY: 1 }),
+        ),
+        (
+            Method::POST,
+            format!("{env}/secrets/PIN/rollback"),
+            json!({ "version": CANARY }),
+        ),
     ];
     for (method, path, body) in wrong_bodies {
-        let answer = app.request(method.clone(), &path).json(&body).send().await.unwrap();
+        let answer = app
+            .request(method.clone(), &path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let status = answer.status();
         let text = answer.text().await.unwrap();
         assert!(status.is_client_error(), "{method} {path}: {status}");
@@ -84,7 +109,10 @@ async fn validation_messages_name_the_field_and_the_shape_but_never_the_value(ba
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    assert_eq!(shape["errors"][0]["message"], "expected an object, got a string");
+    assert_eq!(
+        shape["errors"][0]["message"],
+        "expected an object, got a string"
+    );
 
     // A JSON syntax error says where it is.
     let syntax = assert_problem(
@@ -251,7 +279,9 @@ async fn canaries_through_every_route(format: &str) -> (String, Vec<u8>, String)
             request = request.bearer_auth(bearer);
         }
         if let Some(body) = body {
-            request = request.header("content-type", "application/json").body(body);
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
         }
         async move {
             let _ = request.send().await.map(|r| r.status());
@@ -259,10 +289,19 @@ async fn canaries_through_every_route(format: &str) -> (String, Vec<u8>, String)
     };
     let setup = [
         ("/v1/projects", json!({ "name": "shop" })),
-        ("/v1/projects/shop/environments", json!({ "name": "production" })),
+        (
+            "/v1/projects/shop/environments",
+            json!({ "name": "production" }),
+        ),
     ];
     for (path, body) in setup {
-        send(Method::POST, path.into(), Some(&admin), Some(body.to_string())).await;
+        send(
+            Method::POST,
+            path.into(),
+            Some(&admin),
+            Some(body.to_string()),
+        )
+        .await;
     }
     let secret = "/v1/projects/shop/environments/production/secrets/PIN".to_owned();
     let value = json!({ "value": CANARY }).to_string();
@@ -303,7 +342,11 @@ fn leaks(haystack: &[u8], admin: &str) -> Vec<String> {
     let number = CANARY_NUMBER.to_string();
     [CANARY, number.as_str(), HEADER_CANARY, admin, signature]
         .into_iter()
-        .filter(|needle| haystack.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        .filter(|needle| {
+            haystack
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes())
+        })
         .map(str::to_owned)
         .collect()
 }
@@ -313,16 +356,24 @@ async fn canaries_sent_to_every_endpoint_never_reach_logs_or_spans() {
     for format in ["json", "text"] {
         let (logs, spans, admin) = canaries_through_every_route(format).await;
         assert!(logs.lines().count() > 50, "debug logging was on ({format})");
+        assert_eq!(
+            leaks(logs.as_bytes(), &admin),
+            Vec::<String>::new(),
+            "{format} logs"
+        );
         assert!(
             logs.contains("request refused"),
             "refusals are logged at debug ({format})"
         );
-        assert_eq!(leaks(logs.as_bytes(), &admin), Vec::<String>::new(), "{format} logs");
         assert!(
             String::from_utf8_lossy(&spans).contains("/v1/projects/{project}"),
             "spans were exported with their route ({format})"
         );
-        assert_eq!(leaks(&spans, &admin), Vec::<String>::new(), "{format} spans");
+        assert_eq!(
+            leaks(&spans, &admin),
+            Vec::<String>::new(),
+            "{format} spans"
+        );
     }
 }
 
@@ -331,7 +382,10 @@ async fn a_flood_of_anonymous_requests_writes_no_log_line_each_at_the_default_le
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(dir.path(), &[]).await;
     let client = reqwest::Client::new();
-    let before = std::fs::read_to_string(&server.log_path).unwrap().lines().count();
+    let before = std::fs::read_to_string(&server.log_path)
+        .unwrap()
+        .lines()
+        .count();
     for i in 0..200 {
         let status = client
             .get(format!("{}/v1/projects?attempt={i}", server.base))
