@@ -26,7 +26,7 @@ use crate::shutdown::{BackgroundTasks, RunningTasks};
 use crate::snapshots::Snapshots;
 use crate::state::AppState;
 use crate::store::{Store, signing_keys};
-use crate::telemetry::{self, Metrics};
+use crate::telemetry::{self, Metrics, RequestSpan};
 
 /// The shared back end of a server or a host-side command: keys, store, tokens.
 #[derive(Debug)]
@@ -150,7 +150,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(body_limit))
                 .wrap(Compress::default())
                 .wrap(from_fn(telemetry::observe))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<RequestSpan>::new())
                 .configure(|cfg| api::routes().register(cfg))
                 .default_service(web::to(api::unknown_route))
         })

@@ -15,6 +15,7 @@ mod reach;
 mod sdk;
 mod secrets;
 mod segments;
+mod serde_errors;
 mod stream;
 mod system;
 mod tokens;

@@ -30,12 +30,23 @@ const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
 #[serde(deny_unknown_fields)]
 struct IssueBody {
     name: String,
-    scopes: Vec<Scope>,
+    /// Names, parsed in [`IssueBody::into_request`] so that every unknown one is reported, not
+    /// only the first.
+    scopes: Vec<String>,
     #[serde(default = "all")]
     projects: Vec<String>,
     #[serde(default = "all")]
     environments: Vec<String>,
     ttl_seconds: Option<u64>,
+}
+
+/// The scope names a token may be issued with, for error messages.
+fn scope_names() -> String {
+    Scope::ALL
+        .iter()
+        .map(|scope| format!("`{}`", scope.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn all() -> Vec<String> {
@@ -76,6 +87,16 @@ impl IssueBody {
                 "must name at least one scope",
             ));
         }
+        let mut scopes = Vec::with_capacity(self.scopes.len());
+        for (i, name) in self.scopes.iter().enumerate() {
+            match Scope::ALL.iter().find(|scope| scope.name() == name) {
+                Some(scope) => scopes.push(*scope),
+                None => errors.push(FieldError::new(
+                    format!("body.scopes[{i}]"),
+                    format!("not a scope; expected one of {}", scope_names()),
+                )),
+            }
+        }
         let projects = Access::from_names(&self.projects)
             .map_err(|m| errors.push(FieldError::new("body.projects", m)))
             .ok();
@@ -92,7 +113,7 @@ impl IssueBody {
         match (projects, environments) {
             (Some(projects), Some(environments)) if errors.is_empty() => Ok(TokenRequest {
                 name,
-                scopes: self.scopes,
+                scopes,
                 projects,
                 environments,
                 ttl_secs,

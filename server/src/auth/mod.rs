@@ -87,6 +87,20 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
+impl AuthError {
+    /// The `reason` label of `switchboard_auth_refusals_total` (README, metrics).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "missing_or_malformed",
+            AuthError::Invalid("bad signature") => "bad_signature",
+            AuthError::Invalid(_) => "invalid",
+            AuthError::Expired => "expired",
+            AuthError::Revoked => "revoked",
+            AuthError::Store(_) => "unavailable",
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     jti: String,

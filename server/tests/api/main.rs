@@ -21,6 +21,7 @@ mod errors;
 mod export_readers;
 mod flags;
 mod layout;
+mod log_hygiene;
 mod observability;
 mod own_postgres;
 mod projects;
