@@ -77,7 +77,8 @@ async fn stream(
         let chunk = events.next().await?;
         Some((Ok::<_, actix_web::Error>(chunk), events))
     });
-    Ok(HttpResponse::Ok()
+    // The first event is served from memory like a snapshot read, and says so the same way.
+    Ok(super::sdk::mark_stale(HttpResponse::Ok(), super::sdk::stale_for(&state))
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         // Compression middleware would buffer events; proxies must not buffer either.
