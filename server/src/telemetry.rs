@@ -19,7 +19,8 @@ use actix_web::{HttpMessage, web};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -108,6 +109,9 @@ pub struct Metrics {
     in_flight: IntGauge,
     /// Open `/v1/sdk/stream` connections.
     pub streams: IntGauge,
+    /// 1 while a dependency (`database`, `redis`) answered its last readiness check, else 0:
+    /// a degradation the instance survives shows here without taking it out of service.
+    pub dependency_up: IntGaugeVec,
 }
 
 impl Metrics {
@@ -132,6 +136,14 @@ impl Metrics {
         let in_flight = IntGauge::new("http_requests_in_flight", "HTTP requests being served")?;
         let streams = IntGauge::new("sdk_streams_open", "Open server-sent-event streams")?;
         registry.register(Box::new(streams.clone()))?;
+        let dependency_up = IntGaugeVec::new(
+            Opts::new(
+                "dependency_up",
+                "Whether a dependency answered its last readiness check (1) or not (0)",
+            ),
+            &["dependency"],
+        )?;
+        registry.register(Box::new(dependency_up.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
@@ -141,6 +153,7 @@ impl Metrics {
             latency,
             in_flight,
             streams,
+            dependency_up,
         })
     }
 
