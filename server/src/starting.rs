@@ -18,6 +18,7 @@ use anyhow::Context;
 use serde_json::json;
 use tokio::task::JoinHandle;
 
+use crate::error::ApiError;
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -89,7 +90,8 @@ impl Placeholder {
         let server = HttpServer::new(|| {
             App::new()
                 .route("/healthz", web::get().to(alive))
-                .default_service(web::to(starting))
+                .route("/readyz", web::get().to(starting))
+                .default_service(web::to(unavailable))
         })
         .workers(1)
         .disable_signals()
@@ -112,7 +114,14 @@ async fn alive() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// `/readyz` and every other route while starting.
+/// Every other route while starting: the usual `503` problem, with `Retry-After`.
+async fn unavailable() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::Unavailable(anyhow::anyhow!(
+        "starting: the database is not reachable yet"
+    )))
+}
+
+/// `/readyz` while starting.
 async fn starting() -> HttpResponse {
     HttpResponse::ServiceUnavailable()
         .insert_header(("retry-after", "5"))
