@@ -25,6 +25,7 @@ mod propagation;
 mod readme;
 mod redis;
 mod redis_outage;
+mod resilience_figures;
 mod sdk;
 mod secret_leaks;
 mod secrets;
