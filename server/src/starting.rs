@@ -63,12 +63,14 @@ async fn retry(settings: &Settings) -> anyhow::Result<Store> {
                 return Ok(store);
             }
             Err(error) if tokio::time::Instant::now() >= deadline => {
-                return Err(error).context(
-                    "the database stayed unreachable for SWITCHBOARD_START_TIMEOUT_SECS",
-                );
+                return Err(error)
+                    .context("the database stayed unreachable for SWITCHBOARD_START_TIMEOUT_SECS");
             }
             Err(error) => {
-                tracing::debug!(error = format!("{error:#}"), "the database is still unreachable");
+                tracing::debug!(
+                    error = format!("{error:#}"),
+                    "the database is still unreachable"
+                );
             }
         }
         delay = (delay * 2).min(MAX_DELAY);

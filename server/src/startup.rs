@@ -119,9 +119,8 @@ impl Application {
             .transpose()?;
         let metrics = Metrics::new()?;
         // Its first check also tells whether Redis is reachable yet.
-        let readiness = Arc::new(
-            Readiness::new(core.store.clone(), redis.clone(), metrics.clone()).await,
-        );
+        let readiness =
+            Arc::new(Readiness::new(core.store.clone(), redis.clone(), metrics.clone()).await);
         if readiness.report().redis == Check::Unavailable {
             tracing::warn!("Redis is not reachable yet; continuing, /readyz reports it");
         }

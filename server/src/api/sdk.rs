@@ -238,7 +238,8 @@ async fn evaluate(
         .answers
         .write(&entry.compiled, &request.context, request.flags.as_deref())
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("serializing evaluations: {e}")))?;
-    Ok(mark_stale(HttpResponse::build(StatusCode::OK), stale_for(&state))
+    let mut response = mark_stale(HttpResponse::build(StatusCode::OK), stale_for(&state));
+    Ok(response
         .content_type(mime_json())
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .body(body))

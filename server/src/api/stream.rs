@@ -78,7 +78,8 @@ async fn stream(
         Some((Ok::<_, actix_web::Error>(chunk), events))
     });
     // The first event is served from memory like a snapshot read, and says so the same way.
-    Ok(super::sdk::mark_stale(HttpResponse::Ok(), super::sdk::stale_for(&state))
+    let mut response = super::sdk::mark_stale(HttpResponse::Ok(), super::sdk::stale_for(&state));
+    Ok(response
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         // Compression middleware would buffer events; proxies must not buffer either.

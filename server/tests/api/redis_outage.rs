@@ -22,7 +22,11 @@ async fn until_redis_is_noticed_down(app: &TestApp) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let response = app.get("/readyz").await;
-        assert_eq!(response.status(), StatusCode::OK, "Redis down is no reason to stop serving");
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "Redis down is no reason to stop serving"
+        );
         let body: Value = response.json().await.unwrap();
         if body["checks"]["redis"] == "unavailable" {
             return;

@@ -78,11 +78,11 @@ async fn convergence(fan_out: usize) -> Vec<Duration> {
             .collect();
         put_config(a, "base", json!(round)).await;
         let written = Instant::now();
-        while children
-            .iter()
-            .zip(&before)
-            .any(|(c, old)| b.snapshots.peek("shop", c).is_none_or(|e| e.revision <= *old))
-        {
+        while children.iter().zip(&before).any(|(c, old)| {
+            b.snapshots
+                .peek("shop", c)
+                .is_none_or(|e| e.revision <= *old)
+        }) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         samples.push(written.elapsed());

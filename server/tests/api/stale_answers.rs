@@ -34,11 +34,18 @@ async fn without_the_database_evaluations_and_streams_are_marked_stale_like_snap
         if snapshot.headers().get("x-switchboard-stale").is_some() {
             break;
         }
-        assert!(Instant::now() < deadline, "the snapshot was never marked stale");
+        assert!(
+            Instant::now() < deadline,
+            "the snapshot was never marked stale"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let evaluated = evaluate().await.unwrap();
-    assert_eq!(evaluated.status(), StatusCode::OK, "evaluations keep working from memory");
+    assert_eq!(
+        evaluated.status(),
+        StatusCode::OK,
+        "evaluations keep working from memory"
+    );
     assert!(
         evaluated.headers().get("x-switchboard-stale").is_some(),
         "an evaluation from a stale snapshot says so"

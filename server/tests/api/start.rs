@@ -101,7 +101,10 @@ async fn a_server_whose_database_never_comes_gives_up_after_the_start_timeout() 
         .expect_err("no database, no server");
     let waited = started.elapsed();
     assert!(waited >= Duration::from_secs(2), "gave up after {waited:?}");
-    assert!(waited < Duration::from_secs(8), "gave up only after {waited:?}");
+    assert!(
+        waited < Duration::from_secs(8),
+        "gave up only after {waited:?}"
+    );
     assert!(
         format!("{error:#}").contains("SWITCHBOARD_START_TIMEOUT_SECS"),
         "{error:#}"

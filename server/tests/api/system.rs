@@ -42,7 +42,10 @@ async fn losing_the_database_is_reported_by_readiness_without_leaving_service() 
             assert_eq!(ready["status"], "degraded");
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "never reported: {ready}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reported: {ready}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let metrics = app.get("/metrics").await.text().await.unwrap();
