@@ -18,7 +18,7 @@ const MARGIN: Duration = Duration::from_millis(1000);
 
 /// Waits (on the instance's own readiness report, refreshed every second) until it has
 /// noticed that Redis is gone; readiness stays 200 all along.
-async fn until_redis_is_noticed_down(app: &TestApp) {
+pub(crate) async fn until_redis_is_noticed_down(app: &TestApp) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let response = app.get("/readyz").await;
@@ -51,7 +51,12 @@ async fn revision(app: &TestApp, environment: &str) -> u64 {
         .unwrap()
 }
 
-async fn put_config(app: &TestApp, environment: &str, key: &str, value: Value) -> Duration {
+pub(crate) async fn put_config(
+    app: &TestApp,
+    environment: &str,
+    key: &str,
+    value: Value,
+) -> Duration {
     let started = Instant::now();
     let response = app
         .request(

@@ -8,36 +8,11 @@
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::TestApp;
 use crate::propagation::instances;
 use crate::redis::OwnRedis;
-
-async fn put_config(app: &TestApp, environment: &str, value: Value) -> Duration {
-    let started = Instant::now();
-    let response = app
-        .request(
-            Method::PUT,
-            &format!("/v1/projects/shop/environments/{environment}/config/LIMIT"),
-        )
-        .json(&json!({ "value": value }))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
-    started.elapsed()
-}
-
-async fn until_redis_is_noticed_down(app: &TestApp) {
-    loop {
-        let body: Value = app.get("/readyz").await.json().await.unwrap();
-        if body["checks"]["redis"] == "unavailable" {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use crate::redis_outage::{put_config, until_redis_is_noticed_down};
 
 fn percentile(samples: &[Duration], p: f64) -> Duration {
     let mut samples = samples.to_vec();
@@ -76,7 +51,7 @@ async fn convergence(fan_out: usize) -> Vec<Duration> {
             .iter()
             .map(|c| b.snapshots.peek("shop", c).unwrap().revision)
             .collect();
-        put_config(a, "base", json!(round)).await;
+        put_config(a, "base", "LIMIT", json!(round)).await;
         let written = Instant::now();
         while children.iter().zip(&before).any(|(c, old)| {
             b.snapshots
@@ -102,7 +77,7 @@ async fn write_latencies(redis_up: bool) -> Vec<Duration> {
     }
     let mut samples = vec![];
     for i in 0..200 {
-        samples.push(put_config(app, "production", json!(i)).await);
+        samples.push(put_config(app, "production", "LIMIT", json!(i)).await);
     }
     samples
 }
