@@ -36,7 +36,7 @@ pub(crate) async fn until_redis_is_noticed_down(app: &TestApp) {
     }
 }
 
-async fn revision(app: &TestApp, environment: &str) -> u64 {
+pub(crate) async fn revision(app: &TestApp, environment: &str) -> u64 {
     let response = app
         .request(
             Method::GET,

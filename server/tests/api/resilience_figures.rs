@@ -7,12 +7,11 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::propagation::instances;
 use crate::redis::OwnRedis;
-use crate::redis_outage::{put_config, until_redis_is_noticed_down};
+use crate::redis_outage::{put_config, revision, until_redis_is_noticed_down};
 
 fn percentile(samples: &[Duration], p: f64) -> Duration {
     let mut samples = samples.to_vec();
@@ -31,16 +30,7 @@ async fn convergence(fan_out: usize) -> Vec<Duration> {
     let children: Vec<String> = (0..fan_out).map(|i| format!("child-{i}")).collect();
     for child in &children {
         a.create_environment("shop", child, Some("base")).await;
-        let status = b
-            .request(
-                Method::GET,
-                &format!("/v1/sdk/snapshot?project=shop&environment={child}"),
-            )
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, StatusCode::OK);
+        revision(b, child).await;
     }
     redis.stop();
     until_redis_is_noticed_down(a).await;
