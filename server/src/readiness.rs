@@ -55,7 +55,7 @@ pub struct Report {
 }
 
 impl Report {
-    /// Whether every configured dependency answered.
+    /// Whether a configured dependency did not answer its last check.
     pub fn degraded(&self) -> bool {
         self.database == Check::Unavailable || self.redis == Check::Unavailable
     }
