@@ -57,6 +57,12 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub db_timeout_secs: u64,
 
+    /// Seconds `serve` keeps retrying (with backoff) a database that is not reachable at start
+    /// before giving up; alive (`/healthz`) and not ready (`/readyz`) meanwhile.
+    #[arg(long, env = "SWITCHBOARD_START_TIMEOUT_SECS", default_value_t = 300, global = true,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub start_timeout_secs: u64,
+
     /// Redis URL (`redis://…`); enables the shared cache. Default: in-process cache only.
     #[arg(long, env = "REDIS_URL", global = true, hide_env_values = true)]
     pub redis_url: Option<String>,
@@ -189,6 +195,7 @@ impl Settings {
             database_url: None,
             db_max_connections: 5,
             db_timeout_secs: 5,
+            start_timeout_secs: 300,
             redis_url: None,
             redis_prefix: "switchboard".into(),
             master_key: None,

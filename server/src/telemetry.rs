@@ -26,7 +26,8 @@ use actix_web::{HttpMessage, web};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -118,6 +119,9 @@ pub struct Metrics {
     /// 401s and 403s by [`AuthRefusal`] reason: refusals are logged at DEBUG only (an anonymous
     /// client must not be able to fill the disk), so this is where an operator sees them.
     refusals: IntCounterVec,
+    /// 1 while a dependency (`database`, `redis`) answered its last readiness check, else 0:
+    /// a degradation the instance survives shows here without taking it out of service.
+    pub dependency_up: IntGaugeVec,
 }
 
 /// Why a request's credentials were refused, left in the request's extensions by whoever
@@ -155,6 +159,14 @@ impl Metrics {
         )?;
         registry.register(Box::new(refusals.clone()))?;
         registry.register(Box::new(streams.clone()))?;
+        let dependency_up = IntGaugeVec::new(
+            Opts::new(
+                "dependency_up",
+                "Whether a dependency answered its last readiness check (1) or not (0)",
+            ),
+            &["dependency"],
+        )?;
+        registry.register(Box::new(dependency_up.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
@@ -165,6 +177,7 @@ impl Metrics {
             in_flight,
             streams,
             refusals,
+            dependency_up,
         })
     }
 

@@ -146,8 +146,9 @@ async fn snapshot(
 }
 
 /// How long this instance has gone without reaching the database, when that is longer than
-/// three revision checks: what it serves from memory may be out of date.
-fn stale_for(state: &AppState) -> Option<u64> {
+/// three revision checks: what it serves from memory may be out of date. Every answer served
+/// from a snapshot (the snapshot itself, evaluations, the stream) carries it the same way.
+pub(super) fn stale_for(state: &AppState) -> Option<u64> {
     let since = state.snapshots.since_last_check();
     let allowed =
         std::time::Duration::from_millis(state.settings.sync_interval_ms.saturating_mul(3));
@@ -155,7 +156,10 @@ fn stale_for(state: &AppState) -> Option<u64> {
 }
 
 /// `X-Switchboard-Stale: <seconds>`: served from memory while the database is unreachable.
-fn mark_stale(mut builder: HttpResponseBuilder, stale: Option<u64>) -> HttpResponseBuilder {
+pub(super) fn mark_stale(
+    mut builder: HttpResponseBuilder,
+    stale: Option<u64>,
+) -> HttpResponseBuilder {
     if let Some(seconds) = stale {
         builder.insert_header(("x-switchboard-stale", seconds.to_string()));
     }
@@ -238,7 +242,8 @@ async fn evaluate(
         .answers
         .write(&entry.compiled, &request.context, request.flags.as_deref())
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("serializing evaluations: {e}")))?;
-    Ok(HttpResponse::build(StatusCode::OK)
+    let mut response = mark_stale(HttpResponse::build(StatusCode::OK), stale_for(&state));
+    Ok(response
         .content_type(mime_json())
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .body(body))

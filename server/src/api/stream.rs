@@ -91,7 +91,9 @@ async fn stream(
         let chunk = events.next().await?;
         Some((Ok::<_, actix_web::Error>(chunk), events))
     });
-    Ok(HttpResponse::Ok()
+    // The first event is served from memory like a snapshot read, and says so the same way.
+    let mut response = super::sdk::mark_stale(HttpResponse::Ok(), super::sdk::stale_for(&state));
+    Ok(response
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         // Compression middleware would buffer events; proxies must not buffer either.
