@@ -225,7 +225,7 @@ impl Access {
         names
             .iter()
             .enumerate()
-            .map(|(i, n)| Slug::parse(n).map_err(|e| format!("[{i}] {n:?}: {e}")))
+            .map(|(i, n)| Slug::parse(n).map_err(|e| format!("[{i}]: {e}")))
             .collect::<Result<Vec<_>, _>>()
             .map(Access::Only)
     }

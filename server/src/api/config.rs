@@ -118,6 +118,7 @@ async fn get(
 #[serde(deny_unknown_fields)]
 struct PutBody {
     value: Value,
+    #[serde(default, deserialize_with = "super::extract::non_null")]
     description: Option<String>,
 }
 
@@ -289,6 +290,7 @@ fn check_source_access<S>(auth: &Authorized<S>, from: &str) -> Result<(), ApiErr
 #[serde(deny_unknown_fields)]
 struct PromoteBody {
     from: String,
+    #[serde(default, deserialize_with = "super::extract::non_null")]
     keys: Option<Vec<String>>,
     #[serde(default)]
     remove_missing: bool,

@@ -178,7 +178,22 @@ pub fn numeric_cursor(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackBody {
+    #[serde(deserialize_with = "version_number")]
     pub version: i64,
+}
+
+/// A version to roll back to: versions start at 1 (openapi.yaml's `minimum`), so 0 and below
+/// are malformed (422), not merely absent (404).
+fn version_number<'de, D>(deserializer: D) -> Result<i64, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    let version: i64 = whole_number(deserializer)?;
+    if version < 1 {
+        return Err(D::Error::custom("expected a version number (1 or more)"));
+    }
+    Ok(version)
 }
 
 pub fn page_limit(limit: Option<u32>) -> Result<usize, ApiError> {
@@ -235,4 +250,49 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Deserializes a JSON Schema `integer`: a number without a fractional part, whether written
+/// `5` or `5.0` (JSON Schema counts both as integers, so clients that only have floats may send
+/// either). Out of `T`'s range is an error that names the expected shape, never the value.
+pub fn whole_number<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::de::Error;
+    let number = serde_json::Number::deserialize(deserializer)?;
+    let whole = match (number.as_i64(), number.as_f64()) {
+        (Some(integer), _) => Some(integer),
+        // `as` saturates; the bounds check keeps saturated values out.
+        (None, Some(float))
+            if float.fract() == 0.0 && float >= i64::MIN as f64 && float < i64::MAX as f64 =>
+        {
+            Some(float as i64)
+        }
+        _ => None,
+    };
+    whole
+        .and_then(|whole| T::try_from(whole).ok())
+        .ok_or_else(|| D::Error::custom("expected a whole number in range"))
+}
+
+/// [`whole_number`] for an optional field (with `#[serde(default)]`): absent is `None`, `null`
+/// is refused as the spec refuses it.
+pub fn optional_whole_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    whole_number(deserializer).map(Some)
+}
+
+/// Deserializes an optional field (with `#[serde(default)]`) that may be absent but not `null`:
+/// openapi.yaml types these fields without `null`, and the server accepts what it allows.
+pub fn non_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
