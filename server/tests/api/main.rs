@@ -24,6 +24,7 @@ mod projects;
 mod propagation;
 mod readme;
 mod redis;
+mod schema_agreement;
 mod sdk;
 mod secret_leaks;
 mod secrets;
