@@ -53,8 +53,13 @@ fn pick(values: Vec<Value>) -> BoxedStrategy<Value> {
 /// A strategy for values valid under `schema`.
 fn valid(spec: &Value, schema: &Value, pools: Pools) -> BoxedStrategy<Value> {
     let schema = resolve(spec, schema);
-    if let Some(parts) = schema.get("allOf").and_then(Value::as_array) {
-        // `allOf: [base, {required: [...]}]`: the base with more required properties.
+    // `allOf: [base, {required: [...]}]` without a type of its own: the base with more required
+    // properties. (An `allOf` beside a type holds conditions the pools already satisfy.)
+    if let Some(parts) = schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .filter(|_| schema.get("type").is_none())
+    {
         let mut merged = resolve(spec, &parts[0]).clone();
         for part in &parts[1..] {
             let extra = part["required"].as_array().cloned().unwrap_or_default();
@@ -206,8 +211,18 @@ fn object(spec: &Value, schema: &Value, pools: Pools) -> BoxedStrategy<Value> {
 /// `body` with one thing changed, chosen by `choice`: the change may or may not make it invalid;
 /// the schema decides.
 fn changed(spec: &Value, schema: &Value, mut body: Value, choice: usize) -> Value {
+    // Every other change is made deeper down, when there is something deeper.
+    if choice % 2 == 1 {
+        if let Some(changed) = change_nested(body.clone(), choice / 2) {
+            return changed;
+        }
+    }
     let mut schema = resolve(spec, schema).clone();
-    if let Some(parts) = schema.get("allOf").and_then(Value::as_array) {
+    if let Some(parts) = schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .filter(|_| schema.get("type").is_none())
+    {
         schema = resolve(spec, &parts[0]).clone();
     }
     let properties: Vec<(String, Value)> = schema["properties"]
@@ -284,6 +299,40 @@ fn changed(spec: &Value, schema: &Value, mut body: Value, choice: usize) -> Valu
     }
     changes[choice % changes.len()](object);
     body
+}
+
+/// Sets a property of an object nested in `body` (a rule, a condition, a split: where the
+/// schema comes from the core crate's types) to `null`, or adds an unexpected one; `None` when
+/// there is no nested object.
+fn change_nested(mut body: Value, choice: usize) -> Option<Value> {
+    fn objects(value: &Value, at: String, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                found.push(at.clone());
+                for (key, v) in map {
+                    objects(v, format!("{at}/{key}"), found);
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    objects(v, format!("{at}/{i}"), found);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    objects(&body, String::new(), &mut found);
+    // The body itself is changed by `changed`; only nested objects here.
+    found.retain(|at| !at.is_empty());
+    let at = found.get(choice % found.len().max(1))?;
+    let target = body.pointer_mut(at)?.as_object_mut()?;
+    let keys: Vec<String> = target.keys().cloned().collect();
+    match keys.get((choice / 7) % (keys.len() + 1)) {
+        Some(key) => target.insert(key.clone(), Value::Null),
+        None => target.insert("unexpected".into(), json!(1)),
+    };
+    Some(body)
 }
 
 /// One write route: where to send, which operation of the spec describes it, and the pools
@@ -427,7 +476,12 @@ fn routes() -> Vec<Route> {
             Method::POST,
             "/v1/evaluate?project=shop&environment=production",
             "/v1/evaluate".into(),
-            &[("flags", || vec![json!(["checkout", "missing"]), json!([])])],
+            &[
+                ("flags", || vec![json!(["checkout", "missing"]), json!([])]),
+                ("attributes", || {
+                    vec![json!({}), json!({ "plan": "pro", "age": 30, "beta": true })]
+                }),
+            ],
         ),
     ]
 }
