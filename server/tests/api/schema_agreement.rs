@@ -208,6 +208,9 @@ fn object(spec: &Value, schema: &Value, pools: Pools) -> BoxedStrategy<Value> {
         .boxed()
 }
 
+/// One change to a body's top-level object.
+type Change = Box<dyn Fn(&mut serde_json::Map<String, Value>)>;
+
 /// `body` with one thing changed, chosen by `choice`: the change may or may not make it invalid;
 /// the schema decides.
 fn changed(spec: &Value, schema: &Value, mut body: Value, choice: usize) -> Value {
@@ -235,7 +238,7 @@ fn changed(spec: &Value, schema: &Value, mut body: Value, choice: usize) -> Valu
     let Some(object) = body.as_object_mut() else {
         return body;
     };
-    let mut changes: Vec<Box<dyn Fn(&mut serde_json::Map<String, Value>)>> = vec![
+    let mut changes: Vec<Change> = vec![
         Box::new(|o| {
             o.insert("unexpected".into(), json!(1));
         }),
