@@ -10,7 +10,7 @@ use serde_json::Value;
 
 mod rollout;
 mod serve;
-mod wire;
+pub mod wire;
 
 pub use serve::{Serve, Split, WeightedVariant};
 

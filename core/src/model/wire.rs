@@ -1,14 +1,15 @@
 //! Field-level deserializers that make the wire form accept exactly what openapi.yaml allows:
 //! JSON Schema counts `5.0` as an integer, and an optional property typed without `null` may be
 //! left out but not sent as `null`. The serialized form never writes `null` for these fields
-//! (they are skipped when absent), so stored documents read back unchanged.
+//! (they are skipped when absent), so stored documents read back unchanged. The server's own
+//! request bodies use them too, so both crates read the wire the same way.
 
 use serde::Deserialize;
 use serde::de::Error;
 
 /// An integer written `5` or `5.0`; a fraction or a value out of `T`'s range is refused without
 /// echoing it.
-pub(crate) fn whole_number<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+pub fn whole_number<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: TryFrom<i64>,
@@ -30,7 +31,7 @@ where
 }
 
 /// An optional field (with `#[serde(default)]`): absent is `None`, `null` is refused.
-pub(crate) fn non_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+pub fn non_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,

@@ -252,30 +252,9 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-/// Deserializes a JSON Schema `integer`: a number without a fractional part, whether written
-/// `5` or `5.0` (JSON Schema counts both as integers, so clients that only have floats may send
-/// either). Out of `T`'s range is an error that names the expected shape, never the value.
-pub fn whole_number<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: TryFrom<i64>,
-{
-    use serde::de::Error;
-    let number = serde_json::Number::deserialize(deserializer)?;
-    let whole = match (number.as_i64(), number.as_f64()) {
-        (Some(integer), _) => Some(integer),
-        // `as` saturates; the bounds check keeps saturated values out.
-        (None, Some(float))
-            if float.fract() == 0.0 && float >= i64::MIN as f64 && float < i64::MAX as f64 =>
-        {
-            Some(float as i64)
-        }
-        _ => None,
-    };
-    whole
-        .and_then(|whole| T::try_from(whole).ok())
-        .ok_or_else(|| D::Error::custom("expected a whole number in range"))
-}
+/// JSON Schema's reading of the wire, shared with the core crate's types: `5.0` is an integer,
+/// an optional property without `null` in its type may be absent but not `null`.
+pub use switchboard_core::model::wire::{non_null, whole_number};
 
 /// [`whole_number`] for an optional field (with `#[serde(default)]`): absent is `None`, `null`
 /// is refused as the spec refuses it.
@@ -285,14 +264,4 @@ where
     T: TryFrom<i64>,
 {
     whole_number(deserializer).map(Some)
-}
-
-/// Deserializes an optional field (with `#[serde(default)]`) that may be absent but not `null`:
-/// openapi.yaml types these fields without `null`, and the server accepts what it allows.
-pub fn non_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(deserializer).map(Some)
 }
