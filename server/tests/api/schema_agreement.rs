@@ -556,7 +556,9 @@ on_both_backends!(
     the_server_accepts_a_body_exactly_when_the_spec_says_it_is_valid,
     a_whole_number_written_as_a_float_is_an_integer,
     null_is_refused_where_the_spec_does_not_allow_it,
-    a_secret_as_long_as_the_spec_allows_is_stored_whatever_its_bytes
+    a_secret_as_long_as_the_spec_allows_is_stored_whatever_its_bytes,
+    rules_that_were_only_prose_are_in_the_schema_and_enforced,
+    lengths_in_flag_states_count_characters_as_the_spec_does
 );
 
 async fn the_server_accepts_a_body_exactly_when_the_spec_says_it_is_valid(backend: Backend) {
@@ -735,4 +737,167 @@ async fn a_secret_as_long_as_the_spec_allows_is_stored_whatever_its_bytes(backen
 
     assert!(longest.status().is_success(), "{}", longest.status());
     assert_problem(too_long, StatusCode::UNPROCESSABLE_ENTITY).await;
+}
+
+/// Whether openapi.yaml's request schema of `method template` allows `body`.
+fn spec_allows(spec: &Value, method: &Method, template: &str, body: &Value) -> bool {
+    let mut schema = request_schema(spec, method, template);
+    schema["components"] = spec["components"].clone();
+    jsonschema::validator_for(&schema).unwrap().is_valid(body)
+}
+
+async fn rules_that_were_only_prose_are_in_the_schema_and_enforced(backend: Backend) {
+    let app = spawn_app(backend).await;
+    fixture(&app).await;
+    let spec = spec();
+    let env = "/v1/projects/shop/environments/production";
+    let flag_state = format!("{env}/flags/checkout");
+
+    // (method, path, documented template, a body that breaks a rule once stated only in prose)
+    let calls = [
+        // A flag's key is required on create.
+        (
+            Method::POST,
+            "/v1/projects/shop/flags".to_owned(),
+            format!("{P}/flags"),
+            json!({ "type": "boolean" }),
+        ),
+        // A segment's name is required on create.
+        (
+            Method::POST,
+            "/v1/projects/shop/segments".to_owned(),
+            format!("{P}/segments"),
+            json!({ "conditions": [] }),
+        ),
+        // Config values are not null.
+        (
+            Method::PUT,
+            format!("{env}/config/greeting"),
+            format!("{E}/config/{{key}}"),
+            json!({ "value": null }),
+        ),
+        // Exactly one of percentage and basis_points: neither, and both.
+        (
+            Method::POST,
+            format!("{flag_state}/rollout"),
+            format!("{E}/flags/{{key}}/rollout"),
+            json!({}),
+        ),
+        (
+            Method::POST,
+            format!("{flag_state}/rollout"),
+            format!("{E}/flags/{{key}}/rollout"),
+            json!({ "percentage": 5, "basis_points": 500 }),
+        ),
+        // Percentages in steps of 0.01.
+        (
+            Method::POST,
+            format!("{flag_state}/rollout"),
+            format!("{E}/flags/{{key}}/rollout"),
+            json!({ "percentage": 12.345 }),
+        ),
+        // A token's projects are slugs (or `*` alone).
+        (
+            Method::POST,
+            "/v1/tokens".to_owned(),
+            "/v1/tokens".to_owned(),
+            json!({ "name": "ci", "scopes": ["flags:read"], "projects": ["Not A Slug"] }),
+        ),
+        (
+            Method::POST,
+            "/v1/tokens".to_owned(),
+            "/v1/tokens".to_owned(),
+            json!({ "name": "ci", "scopes": ["flags:read"], "projects": ["*", "shop"] }),
+        ),
+        // A token's name is not only spaces.
+        (
+            Method::POST,
+            "/v1/tokens".to_owned(),
+            "/v1/tokens".to_owned(),
+            json!({ "name": "   ", "scopes": ["flags:read"] }),
+        ),
+        // Rollbacks name a version from 1 up.
+        (
+            Method::POST,
+            format!("{env}/config/greeting/rollback"),
+            format!("{E}/config/{{key}}/rollback"),
+            json!({ "version": 0 }),
+        ),
+        // A flag's tags are keys; its variants hold values of its type.
+        (
+            Method::PUT,
+            "/v1/projects/shop/flags/checkout".to_owned(),
+            format!("{P}/flags/{{key}}"),
+            json!({ "type": "boolean", "tags": ["two words"] }),
+        ),
+        (
+            Method::PUT,
+            "/v1/projects/shop/flags/checkout".to_owned(),
+            format!("{P}/flags/{{key}}"),
+            json!({ "type": "boolean", "variants": [{ "key": "on", "value": "yes" }] }),
+        ),
+        // A condition has values.
+        (
+            Method::PUT,
+            "/v1/projects/shop/segments/beta".to_owned(),
+            format!("{P}/segments/{{name}}"),
+            json!({ "conditions": [{ "attribute": "plan", "op": "equals" }] }),
+        ),
+    ];
+
+    for (method, path, template, body) in calls {
+        let allowed = spec_allows(&spec, &method, &template, &body);
+        let response = app
+            .request(method.clone(), &path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+
+        assert!(!allowed, "openapi.yaml allows {method} {path} {body}");
+        assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
+}
+
+async fn lengths_in_flag_states_count_characters_as_the_spec_does(backend: Backend) {
+    let app = spawn_app(backend).await;
+    fixture(&app).await;
+    let spec = spec();
+    let path = "/v1/projects/shop/environments/production/flags/checkout";
+    let template = format!("{E}/flags/{{key}}");
+    // 128 characters of two bytes each: the spec's maxLength, twice the old byte limit.
+    let long = "é".repeat(128);
+    let state = json!({
+        "enabled": true,
+        "off_variant": "off",
+        "rules": [{
+            "conditions": [{ "attribute": long, "op": "equals", "values": ["x"] }],
+            "serve": { "variant": "on" }
+        }],
+        "default_serve": {
+            "split": [{ "variant": "on", "weight": 5000.0 }, { "variant": "off", "weight": 5000 }],
+            "stickiness": long,
+            "salt": long
+        }
+    });
+    let mut too_long = state.clone();
+    too_long["default_serve"]["salt"] = json!("é".repeat(129));
+
+    let accepted = app
+        .request(Method::PUT, path)
+        .json(&state)
+        .send()
+        .await
+        .unwrap();
+    let refused = app
+        .request(Method::PUT, path)
+        .json(&too_long)
+        .send()
+        .await
+        .unwrap();
+
+    assert!(spec_allows(&spec, &Method::PUT, &template, &state));
+    assert!(accepted.status().is_success(), "{}", accepted.status());
+    assert!(!spec_allows(&spec, &Method::PUT, &template, &too_long));
+    assert_problem(refused, StatusCode::UNPROCESSABLE_ENTITY).await;
 }
