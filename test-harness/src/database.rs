@@ -58,14 +58,6 @@ impl TestDatabase {
     }
 }
 
-impl TestDatabase {
-    /// The URL alone; the PostgreSQL schema is then left behind when the test ends.
-    pub fn keep(mut self) -> String {
-        self.schema = None;
-        std::mem::take(&mut self.url)
-    }
-}
-
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let Some((base, schema)) = self.schema.take() else {

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 mod rollout;
 mod serve;
+pub mod wire;
 
 pub use serve::{Serve, Split, WeightedVariant};
 
@@ -57,7 +58,11 @@ pub struct Variant {
     pub key: String,
     /// Must match the flag's [`FlagType`].
     pub value: Value,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "wire::non_null"
+    )]
     pub description: Option<String>,
 }
 
@@ -77,14 +82,22 @@ impl Variant {
 #[serde(deny_unknown_fields)]
 pub struct FlagDefinition {
     pub key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "wire::non_null"
+    )]
     pub description: Option<String>,
     #[serde(rename = "type")]
     pub flag_type: FlagType,
     pub variants: Vec<Variant>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "wire::non_null"
+    )]
     pub owner: Option<String>,
 }
 
@@ -134,9 +147,17 @@ impl FlagState {
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// Optional stable identifier, for the UI and audit diffs; not used by the evaluator.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "wire::non_null"
+    )]
     pub id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "wire::non_null"
+    )]
     pub description: Option<String>,
     /// ANDed.
     #[serde(default)]
@@ -150,7 +171,11 @@ pub struct Rule {
 pub struct Condition {
     /// The context attribute to test; `"targeting_key"` names the context's targeting key.
     /// Absent for the segment operators.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "wire::non_null"
+    )]
     pub attribute: Option<String>,
     pub op: Operator,
     /// Scalars (strings, numbers, booleans); for the segment operators, segment names.
@@ -229,7 +254,11 @@ impl Operator {
 #[serde(deny_unknown_fields)]
 pub struct Segment {
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "wire::non_null"
+    )]
     pub description: Option<String>,
     /// May not use the segment operators: segments do not nest.
     #[serde(default)]

@@ -62,6 +62,7 @@ pub struct Split {
 pub struct WeightedVariant {
     pub variant: String,
     /// Basis points (1/100 of a percent).
+    #[serde(deserialize_with = "super::wire::whole_number")]
     pub weight: u32,
 }
 
@@ -72,13 +73,29 @@ pub struct WeightedVariant {
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ServeRepr {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::wire::non_null"
+    )]
     variant: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::wire::non_null"
+    )]
     split: Option<Vec<WeightedVariant>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::wire::non_null"
+    )]
     stickiness: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::wire::non_null"
+    )]
     salt: Option<String>,
 }
 

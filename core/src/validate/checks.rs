@@ -181,7 +181,9 @@ impl Validator {
             self.attribute_name(&join(path, "stickiness"), stickiness);
         }
         if let Some(salt) = &split.salt {
-            self.max(join(path, "salt"), "bytes", salt.len(), MAX_KEY_LEN);
+            // Characters, as openapi.yaml's `maxLength` counts them.
+            let length = salt.chars().count();
+            self.max(join(path, "salt"), "characters", length, MAX_KEY_LEN);
         }
     }
 
@@ -189,7 +191,9 @@ impl Validator {
         if name.is_empty() {
             self.error(field.to_owned(), "an attribute name cannot be empty");
         }
-        self.max(field.to_owned(), "bytes", name.len(), MAX_ATTRIBUTE_LEN);
+        // Characters, as openapi.yaml's `maxLength` counts them.
+        let length = name.chars().count();
+        self.max(field.to_owned(), "characters", length, MAX_ATTRIBUTE_LEN);
     }
 
     /// `segment_exists` is `None` inside a segment, where segment operators are not allowed.

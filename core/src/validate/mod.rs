@@ -23,7 +23,7 @@ pub const MAX_VARIANTS: usize = 100;
 pub const MAX_CONDITIONS: usize = 100;
 /// At most this many values per condition.
 pub const MAX_VALUES: usize = 1000;
-/// Longest attribute name, in bytes.
+/// Longest attribute name, in characters.
 pub const MAX_ATTRIBUTE_LEN: usize = 128;
 
 /// One problem, located.

@@ -122,6 +122,7 @@ async fn get(
 #[serde(deny_unknown_fields)]
 struct PutBody {
     value: Value,
+    #[serde(default, deserialize_with = "super::extract::non_null")]
     description: Option<String>,
 }
 
@@ -302,6 +303,7 @@ fn may_read_values(principal: &Principal) -> bool {
 #[serde(deny_unknown_fields)]
 struct PromoteBody {
     from: String,
+    #[serde(default, deserialize_with = "super::extract::non_null")]
     keys: Option<Vec<String>>,
     #[serde(default)]
     remove_missing: bool,

@@ -44,16 +44,19 @@ struct NewEnvironmentBody {
     #[serde(default)]
     description: String,
     parent: Option<Slug>,
+    #[serde(default, deserialize_with = "super::extract::optional_whole_number")]
     position: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EnvironmentPatchBody {
+    #[serde(default, deserialize_with = "super::extract::non_null")]
     description: Option<String>,
     /// Absent: unchanged; `null`: no parent; a name: that parent.
     #[serde(default, deserialize_with = "double_option")]
     parent: Option<Option<Slug>>,
+    #[serde(default, deserialize_with = "super::extract::optional_whole_number")]
     position: Option<i64>,
 }
 

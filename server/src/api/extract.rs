@@ -209,7 +209,22 @@ pub fn numeric_cursor(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackBody {
+    #[serde(deserialize_with = "version_number")]
     pub version: i64,
+}
+
+/// A version to roll back to: versions start at 1 (openapi.yaml's `minimum`), so 0 and below
+/// are malformed (422), not merely absent (404).
+fn version_number<'de, D>(deserializer: D) -> Result<i64, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    let version: i64 = whole_number(deserializer)?;
+    if version < 1 {
+        return Err(D::Error::custom("expected a version number (1 or more)"));
+    }
+    Ok(version)
 }
 
 pub fn page_limit(limit: Option<u32>) -> Result<usize, ApiError> {
@@ -266,4 +281,18 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// JSON Schema's reading of the wire, shared with the core crate's types: `5.0` is an integer,
+/// an optional property without `null` in its type may be absent but not `null`.
+pub use switchboard_core::model::wire::{non_null, whole_number};
+
+/// [`whole_number`] for an optional field (with `#[serde(default)]`): absent is `None`, `null`
+/// is refused as the spec refuses it.
+pub fn optional_whole_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    whole_number(deserializer).map(Some)
 }

@@ -191,9 +191,13 @@ async fn set_enabled(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RolloutBody {
+    #[serde(default, deserialize_with = "super::extract::non_null")]
     percentage: Option<f64>,
+    #[serde(default, deserialize_with = "super::extract::optional_whole_number")]
     basis_points: Option<u32>,
+    #[serde(default, deserialize_with = "super::extract::non_null")]
     variant: Option<String>,
+    #[serde(default, deserialize_with = "super::extract::non_null")]
     otherwise: Option<String>,
 }
 

@@ -30,13 +30,17 @@ pub fn routes(routes: &mut Routes) {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DefinitionBody {
+    #[serde(default, deserialize_with = "super::extract::non_null")]
     key: Option<String>,
+    #[serde(default, deserialize_with = "super::extract::non_null")]
     description: Option<String>,
     #[serde(rename = "type")]
     flag_type: FlagType,
+    #[serde(default, deserialize_with = "super::extract::non_null")]
     variants: Option<Vec<Variant>>,
     #[serde(default)]
     tags: Vec<String>,
+    #[serde(default, deserialize_with = "super::extract::non_null")]
     owner: Option<String>,
 }
 

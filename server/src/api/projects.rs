@@ -34,6 +34,7 @@ struct NewProject {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProjectPatch {
+    #[serde(default, deserialize_with = "super::extract::non_null")]
     description: Option<String>,
 }
 

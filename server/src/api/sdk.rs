@@ -211,7 +211,7 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 struct EvaluationRequest {
     context: Context,
     /// The flags to evaluate; every flag of the environment when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::extract::non_null")]
     flags: Option<Vec<String>>,
 }
 

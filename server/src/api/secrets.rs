@@ -53,8 +53,8 @@ pub fn routes(routes: &mut Routes) {
         .add(Method::POST, "/v1/admin/master-key/rotate", rotate);
 }
 
-/// Largest secret value, in bytes.
-pub const MAX_SECRET_BYTES: usize = 65_536;
+/// Largest secret value, in characters: openapi.yaml's `maxLength`, which counts characters.
+pub const MAX_SECRET_CHARS: usize = 65_536;
 
 fn no_store(mut response: HttpResponse) -> HttpResponse {
     response.headers_mut().insert(
@@ -134,10 +134,10 @@ async fn write(
     TypedPath((project, env, name)): TypedPath<(Project, Env, SecretName)>,
     ValidJson(body): ValidJson<WriteBody>,
 ) -> Result<HttpResponse, ApiError> {
-    if body.value.len() > MAX_SECRET_BYTES {
+    if body.value.chars().count() > MAX_SECRET_CHARS {
         return Err(ApiError::invalid(
             "body.value",
-            format!("must be at most {MAX_SECRET_BYTES} bytes"),
+            format!("must be at most {MAX_SECRET_CHARS} characters"),
         ));
     }
     let value = SecretValue::new(body.value.to_string());

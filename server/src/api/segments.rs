@@ -35,7 +35,9 @@ pub fn routes(routes: &mut Routes) {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SegmentBody {
+    #[serde(default, deserialize_with = "super::extract::non_null")]
     name: Option<String>,
+    #[serde(default, deserialize_with = "super::extract::non_null")]
     description: Option<String>,
     #[serde(default)]
     conditions: Vec<Condition>,

@@ -37,6 +37,7 @@ struct IssueBody {
     projects: Vec<String>,
     #[serde(default = "all")]
     environments: Vec<String>,
+    #[serde(default, deserialize_with = "super::extract::optional_whole_number")]
     ttl_seconds: Option<u64>,
 }
 
@@ -75,7 +76,9 @@ impl IssueBody {
     fn into_request(self, default_ttl: u64) -> Result<TokenRequest, ApiError> {
         let mut errors = Vec::new();
         let name = self.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > MAX_NAME {
+        // The limit is on the name as sent (openapi.yaml's `maxLength`), the emptiness check on
+        // what is kept (the spec's pattern asks for one non-space character).
+        if name.is_empty() || self.name.chars().count() > MAX_NAME {
             errors.push(FieldError::new(
                 "body.name",
                 format!("must be 1-{MAX_NAME} characters"),

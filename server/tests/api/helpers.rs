@@ -10,16 +10,6 @@ pub use switchboard_test_harness::{
     spawn_app_with,
 };
 
-/// The URL of a fresh, empty database. Its PostgreSQL schema outlives the test: prefer
-/// [`TestDatabase`], which drops it when dropped.
-#[allow(
-    dead_code,
-    reason = "for tests that only need a URL (readme.rs, shutdown.rs on main)"
-)]
-pub async fn fresh_database_url(backend: &Backend, dir: &std::path::Path) -> String {
-    TestDatabase::create(backend, dir).await.keep()
-}
-
 /// Asserts a problem+json answer with `status` and returns its body.
 pub async fn assert_problem(response: Response, status: StatusCode) -> Value {
     assert_eq!(response.status(), status, "unexpected status");

@@ -31,6 +31,7 @@ mod readme;
 mod redis;
 mod redis_outage;
 mod resilience_figures;
+mod schema_agreement;
 mod sdk;
 mod secret_leaks;
 mod secrets;

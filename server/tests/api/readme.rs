@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Backend, free_port, fresh_database_url};
+use crate::helpers::{Backend, TestDatabase, free_port};
 use crate::on_both_backends;
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
@@ -257,10 +257,12 @@ async fn the_readmes_run_verbatim(backend: Backend) {
 
     let dir = tempfile::tempdir().unwrap();
     checkout_lookalike(dir.path(), repo);
-    let database_url = match backend {
+    // Declared before the server so that it outlives it: its PostgreSQL schema is dropped last.
+    let database = match backend {
         Backend::Sqlite => None,
-        Backend::Postgres(_) => Some(fresh_database_url(&backend, dir.path()).await),
+        Backend::Postgres(_) => Some(TestDatabase::create(&backend, dir.path()).await),
     };
+    let database_url = database.as_ref().map(|database| database.url.clone());
     let (_server, api) = start_server(dir.path(), &database_url).await;
 
     let (text, origin) = script(&blocks, &api);

@@ -4,7 +4,7 @@
 use switchboard_server::settings::Settings;
 use switchboard_server::startup::Application;
 
-use crate::helpers::{Backend, fresh_database_url, redis_url};
+use crate::helpers::{Backend, TestDatabase, redis_url};
 use crate::on_both_backends;
 
 on_both_backends!(stopping_the_server_ends_its_background_tasks_before_closing_the_store);
@@ -12,7 +12,9 @@ on_both_backends!(stopping_the_server_ends_its_background_tasks_before_closing_t
 async fn stopping_the_server_ends_its_background_tasks_before_closing_the_store(backend: Backend) {
     let data_dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::for_tests(data_dir.path());
-    settings.database_url = Some(fresh_database_url(&backend, data_dir.path()).await);
+    // Its PostgreSQL schema is dropped with `database`, after the server has stopped.
+    let database = TestDatabase::create(&backend, data_dir.path()).await;
+    settings.database_url = Some(database.url.clone());
     // With Redis the bus listener runs too (without it, it has nothing to listen to).
     let with_redis = redis_url().is_some();
     settings.redis_url = redis_url();
