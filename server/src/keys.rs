@@ -151,7 +151,7 @@ impl Keyring {
         ));
         key.zeroize();
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| {
+            crate::local_files::create_private_dir(dir).with_context(|| {
                 format!("SWITCHBOARD_DATA_DIR: cannot create {}", dir.display())
             })?;
         }

@@ -12,6 +12,7 @@
 //! - [`store`]: the database behind one `sqlx` `Any` pool (SQLite by default, PostgreSQL in
 //!   production); one module per resource, every write recorded in the audit log in the same
 //!   transaction.
+//! - [`local_files`]: the data directory and its files, private to the service's account.
 //! - [`keys`]: the master keyring and the envelope used to keep server keys encrypted at rest.
 //! - [`secrets`]: envelope encryption of secret values and the zeroizing wrapper they live in.
 //! - [`auth`]: JWT issuing and verification, the verified-token cache, and the extractor that
@@ -38,6 +39,7 @@ pub mod domain;
 pub mod error;
 pub mod export;
 pub mod keys;
+pub mod local_files;
 pub mod open_files;
 pub mod redis_connection;
 pub mod secrets;

@@ -44,6 +44,8 @@ impl Core {
         settings.validate()?;
         let (keyring, generated_master_key) = Keyring::load(&settings.master_key_source())?;
         let store = Store::connect(settings).await?;
+        // After connecting, so SQLite's -wal and -shm files exist to be checked too.
+        crate::local_files::warn_if_loose(&settings.private_paths());
         store.migrate().await?;
         let keys = signing_keys::load_or_create(&store, &keyring)
             .await

@@ -19,6 +19,7 @@ mod errors;
 mod export_readers;
 mod flags;
 mod layout;
+mod local_files;
 mod observability;
 mod projects;
 mod propagation;
