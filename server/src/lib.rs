@@ -15,6 +15,8 @@
 //! - [`local_files`]: the data directory and its files, private to the service's account.
 //! - [`keys`]: the master keyring and the envelope used to keep server keys encrypted at rest.
 //! - [`secrets`]: envelope encryption of secret values and the zeroizing wrapper they live in.
+//! - [`secret_integrity`]: the tags that bind secrets' current versions and lists (rollback
+//!   detection).
 //! - [`auth`]: JWT issuing and verification, the verified-token cache, and the extractor that
 //!   turns a request into a typed, authorized [`auth::Principal`].
 //! - [`snapshots`]: the in-memory cache of environments' SDK snapshots (compiled, serialized and
@@ -42,6 +44,7 @@ pub mod keys;
 pub mod local_files;
 pub mod open_files;
 pub mod redis_connection;
+pub mod secret_integrity;
 pub mod secrets;
 pub mod settings;
 pub mod shutdown;

@@ -19,6 +19,7 @@ pub mod kill_switch;
 mod lookup;
 pub mod projects;
 pub mod promotion;
+pub mod secret_integrity;
 pub mod secrets;
 pub mod segments;
 pub mod signing_keys;

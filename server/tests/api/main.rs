@@ -26,6 +26,7 @@ mod propagation;
 mod readme;
 mod redis;
 mod sdk;
+mod secret_integrity;
 mod secret_leaks;
 mod secrets;
 mod shutdown;

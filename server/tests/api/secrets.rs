@@ -389,6 +389,7 @@ async fn the_master_key_rotates_under_a_running_server(backend: Backend) {
     assert_eq!(report["active_master_key"], "k2");
     assert_eq!(report["rewrapped_secret_keys"], 25);
     assert_eq!(report["rewrapped_signing_keys"], 1);
+    assert_eq!(report["retagged_secrets"], 25, "tags re-made under k2");
     assert_eq!(report["failed"], 0);
 
     // Step 4: the old key is retired: an instance with only the new key reads everything.

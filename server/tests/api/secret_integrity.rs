@@ -1,0 +1,251 @@
+//! Someone with write access to the database but not the master key cannot roll a secret back
+//! to an older value, make a version or a secret disappear from an export, or strip the tags
+//! that bind them: each is refused as `secret-undecryptable`, naming the secret, never serving
+//! what the rows now say.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use switchboard_server::store::Store;
+
+use crate::helpers::{Backend, TestApp, assert_problem, spawn_app};
+
+crate::on_both_backends!(
+    moving_a_secrets_current_version_back_is_refused_instead_of_serving_the_old_value,
+    deleting_a_secrets_newest_version_row_is_refused,
+    replaying_an_older_rows_tag_together_with_its_version_is_refused,
+    a_secret_row_deleted_in_the_database_fails_the_export_instead_of_vanishing_from_it,
+    a_secret_whose_tag_was_stripped_is_refused,
+    secrets_stored_before_tags_existed_are_tagged_by_the_upgrade_and_still_read,
+);
+
+const SECRETS: &str = "/v1/projects/shop/environments/production/secrets";
+
+async fn shop(backend: Backend) -> TestApp {
+    let app = spawn_app(backend).await;
+    app.create_project("shop").await;
+    app.create_environment("shop", "production", None).await;
+    app
+}
+
+async fn put_secret(app: &TestApp, name: &str, value: &str) {
+    let response = app
+        .request(Method::PUT, &format!("{SECRETS}/{name}"))
+        .json(&json!({ "value": value }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+async fn tamper(app: &TestApp, statement: &'static str) {
+    sqlx::query(statement)
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+}
+
+/// Reading `name` and exporting are both refused as undecryptable, naming `name` in the read,
+/// and neither answer carries `old` (the value the rows now point at).
+async fn assert_refused(app: &TestApp, name: &str, old: &str) {
+    let problem = assert_problem(
+        app.get(&format!("{SECRETS}/{name}")).await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+    )
+    .await;
+    assert_eq!(
+        problem["type"],
+        "urn:switchboard:problem:secret-undecryptable"
+    );
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("'{name}'")),
+        "{problem}"
+    );
+    assert!(!problem.to_string().contains(old), "never the old value");
+    let export = assert_problem(
+        app.get(&format!("{SECRETS}/export")).await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+    )
+    .await;
+    assert_eq!(
+        export["type"],
+        "urn:switchboard:problem:secret-undecryptable"
+    );
+    assert!(!export.to_string().contains(old), "never the old value");
+}
+
+async fn moving_a_secrets_current_version_back_is_refused_instead_of_serving_the_old_value(
+    backend: Backend,
+) {
+    let app = shop(backend).await;
+    put_secret(&app, "DB_PASSWORD", "leaked-last-month").await;
+    put_secret(&app, "DB_PASSWORD", "rotated-today").await;
+
+    tamper(
+        &app,
+        "UPDATE secrets SET version = 1 WHERE name = 'DB_PASSWORD'",
+    )
+    .await;
+
+    assert_refused(&app, "DB_PASSWORD", "leaked-last-month").await;
+}
+
+async fn deleting_a_secrets_newest_version_row_is_refused(backend: Backend) {
+    let app = shop(backend).await;
+    put_secret(&app, "API_KEY", "first").await;
+    put_secret(&app, "API_KEY", "second").await;
+
+    // The newest version gone, the pointer left as it was: no longer a 404 that an export
+    // would stop on without an alert.
+    tamper(
+        &app,
+        "DELETE FROM secret_versions WHERE name = 'API_KEY' AND version = 2",
+    )
+    .await;
+    assert_refused(&app, "API_KEY", "first").await;
+
+    // And with the pointer moved back to the version that is left.
+    tamper(
+        &app,
+        "UPDATE secrets SET version = 1 WHERE name = 'API_KEY'",
+    )
+    .await;
+    assert_refused(&app, "API_KEY", "first").await;
+}
+
+async fn replaying_an_older_rows_tag_together_with_its_version_is_refused(backend: Backend) {
+    let app = shop(backend).await;
+    put_secret(&app, "TOKEN", "old-token").await;
+    // An attacker who kept the row as it was (a backup, an earlier dump).
+    let (key_id, mac): (String, Vec<u8>) =
+        sqlx::query_as("SELECT mac_key_id, mac FROM secrets WHERE name = 'TOKEN'")
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+    put_secret(&app, "TOKEN", "new-token").await;
+
+    sqlx::query("UPDATE secrets SET version = 1, mac_key_id = $1, mac = $2 WHERE name = 'TOKEN'")
+        .bind(key_id)
+        .bind(mac)
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+
+    assert_refused(&app, "TOKEN", "old-token").await;
+}
+
+async fn a_secret_row_deleted_in_the_database_fails_the_export_instead_of_vanishing_from_it(
+    backend: Backend,
+) {
+    let app = shop(backend).await;
+    put_secret(&app, "KEEP", "kept").await;
+    put_secret(&app, "GONE", "gone").await;
+    put_secret(&app, "DELETED", "deleted").await;
+    // A delete through the API is a change the export simply reflects.
+    let deleted = app
+        .request(Method::DELETE, &format!("{SECRETS}/DELETED"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let export: Value = app
+        .get(&format!("{SECRETS}/export?format=json"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        export,
+        json!({ "GONE": "gone", "KEEP": "kept" }),
+        "{export}"
+    );
+
+    tamper(&app, "DELETE FROM secrets WHERE name = 'GONE'").await;
+
+    let problem = assert_problem(
+        app.get(&format!("{SECRETS}/export")).await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+    )
+    .await;
+    assert_eq!(
+        problem["type"],
+        "urn:switchboard:problem:secret-undecryptable"
+    );
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("list of secrets"),
+        "{problem}"
+    );
+    assert!(!problem.to_string().contains("kept"));
+    // The secrets still there still read one by one.
+    let kept: Value = app
+        .get(&format!("{SECRETS}/KEEP"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(kept["value"], "kept");
+}
+
+async fn a_secret_whose_tag_was_stripped_is_refused(backend: Backend) {
+    let app = shop(backend).await;
+    put_secret(&app, "PIN", "1234").await;
+    put_secret(&app, "PIN", "5678").await;
+
+    tamper(
+        &app,
+        "UPDATE secrets SET version = 1, mac = NULL, mac_key_id = NULL WHERE name = 'PIN'",
+    )
+    .await;
+
+    assert_refused(&app, "PIN", "1234").await;
+}
+
+async fn secrets_stored_before_tags_existed_are_tagged_by_the_upgrade_and_still_read(
+    backend: Backend,
+) {
+    let mut app = shop(backend).await;
+    put_secret(&app, "A", "alpha").await;
+    put_secret(&app, "A", "alpha 2").await;
+    put_secret(&app, "B", "bravo").await;
+    app.stop().await;
+    // Back to the schema before the tags: no columns, no list table, migration not applied.
+    let url = app.settings.database_url.clone().unwrap();
+    let database = Store::connect_url(&url, 1, Duration::from_secs(5))
+        .await
+        .unwrap();
+    for statement in [
+        "ALTER TABLE secrets DROP COLUMN mac",
+        "ALTER TABLE secrets DROP COLUMN mac_key_id",
+        "DROP TABLE secret_sets",
+        "DELETE FROM _sqlx_migrations WHERE version = 20261202051331",
+    ] {
+        sqlx::query(statement)
+            .execute(database.pool())
+            .await
+            .unwrap();
+    }
+    database.close().await;
+
+    app.restart().await;
+
+    let a: Value = app.get(&format!("{SECRETS}/A")).await.json().await.unwrap();
+    assert_eq!(a["value"], "alpha 2");
+    let export: Value = app
+        .get(&format!("{SECRETS}/export?format=json"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(export, json!({ "A": "alpha 2", "B": "bravo" }), "{export}");
+    // Tagged now: tampering after the upgrade is caught like on a new install.
+    tamper(&app, "UPDATE secrets SET version = 1 WHERE name = 'A'").await;
+    assert_refused(&app, "A", "alpha\"").await;
+}
