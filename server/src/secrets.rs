@@ -61,7 +61,8 @@
 //! backup looks exactly like that: nothing outside the database remembers later writes);
 //! deleting an environment's rows in every secrets table at once (it then looks like an
 //! environment that never held a secret); and a single read does not check the list, so a
-//! deleted secret reads as absent (404) while the export fails. Lists and version listings are
+//! secret row deleted behind our back reads as absent (404), and one deleted through the API
+//! and put back exactly as it was reads again, while the export refuses the list in both cases. Lists and version listings are
 //! metadata and are not checked. A write through the API re-tags, so writing a new value is
 //! the way back after an alert.
 

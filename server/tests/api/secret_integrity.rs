@@ -18,6 +18,7 @@ crate::on_both_backends!(
     replaying_an_older_rows_tag_together_with_its_version_is_refused,
     a_secret_row_deleted_in_the_database_fails_the_export_instead_of_vanishing_from_it,
     a_secret_whose_tag_was_stripped_is_refused,
+    a_deleted_secret_put_back_in_the_database_fails_the_export,
     secrets_stored_before_tags_existed_are_tagged_by_the_upgrade_and_still_read,
 );
 
@@ -206,6 +207,53 @@ async fn a_secret_whose_tag_was_stripped_is_refused(backend: Backend) {
     .await;
 
     assert_refused(&app, "PIN", "1234").await;
+}
+
+async fn a_deleted_secret_put_back_in_the_database_fails_the_export(backend: Backend) {
+    let app = shop(backend).await;
+    put_secret(&app, "KEEP", "kept").await;
+    put_secret(&app, "RETIRED", "retired-value").await;
+    let row: (String, i64, i64, i64, String, Vec<u8>) = sqlx::query_as(
+        "SELECT environment_id, version, created_at, updated_at, mac_key_id, mac FROM secrets WHERE name = 'RETIRED'",
+    )
+    .fetch_one(app.store.pool())
+    .await
+    .unwrap();
+    let deleted = app
+        .request(Method::DELETE, &format!("{SECRETS}/RETIRED"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+
+    // The row put back exactly as it was, tag included.
+    sqlx::query(
+        "INSERT INTO secrets (environment_id, name, version, created_at, updated_at, updated_by, mac_key_id, mac) \
+         VALUES ($1, 'RETIRED', $2, $3, $4, 'admin', $5, $6)",
+    )
+    .bind(row.0)
+    .bind(row.1)
+    .bind(row.2)
+    .bind(row.3)
+    .bind(row.4)
+    .bind(row.5)
+    .execute(app.store.pool())
+    .await
+    .unwrap();
+
+    let problem = assert_problem(
+        app.get(&format!("{SECRETS}/export")).await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+    )
+    .await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("list of secrets"),
+        "{problem}"
+    );
+    assert!(!problem.to_string().contains("retired-value"));
 }
 
 async fn secrets_stored_before_tags_existed_are_tagged_by_the_upgrade_and_still_read(
