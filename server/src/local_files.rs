@@ -43,6 +43,15 @@ pub fn create_private_file_if_absent(path: &Path) -> io::Result<()> {
     }
 }
 
+/// The SQLite database file a `sqlite:` URL names (none for `:memory:`).
+pub fn sqlite_path(url: &str) -> Option<&Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
+}
+
 /// The SQLite database and the two files SQLite keeps beside it in WAL mode.
 pub fn sqlite_files(database: &Path) -> [PathBuf; 3] {
     let with_suffix = |suffix: &str| {

@@ -230,7 +230,7 @@ impl Settings {
             self.data_dir.clone(),
             self.data_dir.join("initial-admin-token"),
         ];
-        if let Some(database) = crate::store::sqlite_path(&self.effective_database_url()) {
+        if let Some(database) = crate::local_files::sqlite_path(&self.effective_database_url()) {
             paths.extend(crate::local_files::sqlite_files(database));
         }
         match self.master_key_source() {

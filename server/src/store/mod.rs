@@ -26,7 +26,6 @@ pub mod signing_keys;
 pub mod snapshots;
 pub mod tokens;
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -176,7 +175,7 @@ impl Store {
             Backend::Postgres
         };
         if backend == Backend::Sqlite
-            && let Some(path) = sqlite_path(url)
+            && let Some(path) = crate::local_files::sqlite_path(url)
             && let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
@@ -186,7 +185,7 @@ impl Store {
         // Created 0600 before SQLite opens it: SQLite would create it 0644 under the usual
         // umask, and gives its -wal and -shm files the database file's mode.
         if backend == Backend::Sqlite
-            && let Some(path) = sqlite_path(url)
+            && let Some(path) = crate::local_files::sqlite_path(url)
         {
             crate::local_files::create_private_file_if_absent(path)
                 .with_context(|| format!("DATABASE_URL: cannot create {}", path.display()))?;
@@ -270,15 +269,6 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-/// The SQLite database file a `sqlite:` URL names (none for `:memory:`).
-pub(crate) fn sqlite_path(url: &str) -> Option<&Path> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next()?;
-    (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
 }
 
 #[cfg(test)]
