@@ -297,3 +297,64 @@ async fn secrets_stored_before_tags_existed_are_tagged_by_the_upgrade_and_still_
     tamper(&app, "UPDATE secrets SET version = 1 WHERE name = 'A'").await;
     assert_refused(&app, "A", "alpha\"").await;
 }
+
+/// The operator hears of it: the refusal is logged as a security alert naming the secret, and
+/// neither the old nor the current value is in the log.
+#[tokio::test]
+async fn a_rolled_back_secret_raises_a_security_alert_in_the_log_without_its_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = crate::cli::ServerProcess::start(dir.path(), &[]).await;
+    let client = reqwest::Client::new();
+    let send = |method: Method, path: &str, body: Value| {
+        client
+            .request(method, format!("{}{path}", server.base))
+            .bearer_auth(&server.admin_token)
+            .json(&body)
+            .send()
+    };
+    send(Method::POST, "/v1/projects", json!({ "name": "shop" }))
+        .await
+        .unwrap();
+    send(
+        Method::POST,
+        "/v1/projects/shop/environments",
+        json!({ "name": "production" }),
+    )
+    .await
+    .unwrap();
+    for value in ["old-canary-6e1f", "new-canary-93ab"] {
+        let put = send(
+            Method::PUT,
+            &format!("{SECRETS}/DB_PASSWORD"),
+            json!({ "value": value }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(put.status(), StatusCode::OK);
+    }
+    let database = Store::connect_url(
+        &format!("sqlite://{}", dir.path().join("switchboard.db").display()),
+        1,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    sqlx::query("UPDATE secrets SET version = 1 WHERE name = 'DB_PASSWORD'")
+        .execute(database.pool())
+        .await
+        .unwrap();
+    database.close().await;
+
+    let read = send(Method::GET, &format!("{SECRETS}/DB_PASSWORD"), json!(null))
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let log = server.stop();
+
+    let alert = log
+        .lines()
+        .find(|line| line.contains("SECURITY ALERT"))
+        .unwrap_or_else(|| panic!("no alert in: {log}"));
+    assert!(alert.contains("DB_PASSWORD"), "{alert}");
+    assert!(!log.contains("old-canary-6e1f") && !log.contains("new-canary-93ab"));
+}
