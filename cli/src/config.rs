@@ -157,8 +157,12 @@ pub async fn execute(args: ConfigArgs) -> Result<()> {
                 )
                 .await?;
             out.emit_line(&entry, |e: Option<ConfigEntry>| match e {
-                // 204: the version rolled back to was a removal.
-                None => format!("rolled {key} back to version {version}: removed from {env}"),
+                // 204: the version rolled back to was a removal, or the token may not read
+                // the value (the server shows values only to a token that could GET them).
+                None => format!(
+                    "rolled {key} back to version {version} in {env} (no value shown: a removal, \
+                     or this token may not read it)"
+                ),
                 Some(e) => format!(
                     "rolled {key} back to version {version}: {} (now version {})",
                     e.value, e.version

@@ -239,6 +239,12 @@ async fn change_state(
     body: Option<&Value>,
 ) -> Result<()> {
     let view = client.json(method, url, body).await?;
+    if view.is_null() {
+        // 204: the server shows the state only to a token that could GET it.
+        return out.emit_line(&view, |_: Value| {
+            "changed (this token may not read the flag's state)".to_owned()
+        });
+    }
     out.emit_line(&view, |view: StateView| summary_line(&view))
 }
 

@@ -35,7 +35,7 @@ pub fn is_valid_key(s: &str) -> bool {
 /// Why a string is not a valid key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid key {0:?}: expected 1 to 128 characters from A-Z a-z 0-9 _ . -, starting with a letter or digit"
+    "invalid key: expected 1 to 128 characters from A-Z a-z 0-9 _ . -, starting with a letter or digit"
 )]
 pub struct InvalidKey(pub String);
 
@@ -125,7 +125,7 @@ pub struct BasisPoints(u16);
 
 /// Why a number is not a valid share of traffic.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("invalid share {0}: expected 0 to 10000 basis points (0 % to 100 %)")]
+#[error("invalid share: expected 0 to 10000 basis points (0 % to 100 %)")]
 pub struct InvalidBasisPoints(pub f64);
 
 impl BasisPoints {

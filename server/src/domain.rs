@@ -51,7 +51,8 @@ impl fmt::Display for Slug {
 impl<'de> Deserialize<'de> for Slug {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(deserializer)?;
-        Slug::parse(&raw).map_err(|e| serde::de::Error::custom(format!("{raw:?}: {e}")))
+        // The message names the rule, never the submitted text.
+        Slug::parse(&raw).map_err(serde::de::Error::custom)
     }
 }
 
@@ -225,7 +226,7 @@ impl Access {
         names
             .iter()
             .enumerate()
-            .map(|(i, n)| Slug::parse(n).map_err(|e| format!("[{i}] {n:?}: {e}")))
+            .map(|(i, n)| Slug::parse(n).map_err(|e| format!("[{i}]: {e}")))
             .collect::<Result<Vec<_>, _>>()
             .map(Access::Only)
     }

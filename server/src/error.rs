@@ -111,7 +111,8 @@ impl ApiError {
         Self::NotFound(format!("{what} not found"))
     }
 
-    fn slug(&self) -> &'static str {
+    /// The stable `type` slug: what logs and spans record of a problem instead of its detail.
+    pub fn slug(&self) -> &'static str {
         match self {
             ApiError::BadRequest { .. } => "bad-request",
             ApiError::Unprocessable { .. } => "validation-failed",

@@ -31,6 +31,10 @@
 //! - [`state`]: [`state::AppState`], what every handler can reach.
 //! - [`redis_connection`]: the optional Redis connection (`REDIS_URL`), its keys and channels
 //!   under one prefix.
+//! - [`readiness`]: what `/readyz` reports, checked in the background: ready once started,
+//!   a dependency that is down reported without taking the instance out of service.
+//! - [`starting`]: start-up while the database is unreachable: retries with backoff while a
+//!   placeholder answers probes (`/healthz` 200, `/readyz` 503).
 //! - [`open_files`]: the open-files limit `serve` raises at start (connections and streams).
 
 pub mod api;
@@ -43,12 +47,14 @@ pub mod export;
 pub mod keys;
 pub mod local_files;
 pub mod open_files;
+pub mod readiness;
 pub mod redis_connection;
 pub mod secret_integrity;
 pub mod secrets;
 pub mod settings;
 pub mod shutdown;
 pub mod snapshots;
+pub mod starting;
 pub mod startup;
 pub mod state;
 pub mod store;

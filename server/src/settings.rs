@@ -57,6 +57,12 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub db_timeout_secs: u64,
 
+    /// Seconds `serve` keeps retrying (with backoff) a database that is not reachable at start
+    /// before giving up; alive (`/healthz`) and not ready (`/readyz`) meanwhile.
+    #[arg(long, env = "SWITCHBOARD_START_TIMEOUT_SECS", default_value_t = 300, global = true,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub start_timeout_secs: u64,
+
     /// Redis URL (`redis://…`); enables the shared cache. Default: in-process cache only.
     #[arg(long, env = "REDIS_URL", global = true, hide_env_values = true)]
     pub redis_url: Option<String>,
@@ -126,6 +132,12 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(60..=315_360_000))]
     pub token_ttl_secs: u64,
 
+    /// Seconds a verified token is trusted from memory before its record is read again. While
+    /// the database is down a verified token stays trusted until its own expiry regardless.
+    #[arg(long, env = "SWITCHBOARD_TOKEN_CACHE_TTL_SECS", default_value_t = 300, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub token_cache_ttl_secs: u64,
+
     /// How often each instance checks the database for changes made elsewhere, in
     /// milliseconds: the bound on convergence when Redis is down or not configured.
     #[arg(long, env = "SWITCHBOARD_SYNC_INTERVAL_MS", default_value_t = 1000, global = true,
@@ -183,6 +195,7 @@ impl Settings {
             database_url: None,
             db_max_connections: 5,
             db_timeout_secs: 5,
+            start_timeout_secs: 300,
             redis_url: None,
             redis_prefix: "switchboard".into(),
             master_key: None,
@@ -193,6 +206,7 @@ impl Settings {
             workers: 2,
             shutdown_timeout_secs: 5,
             token_ttl_secs: 7_776_000,
+            token_cache_ttl_secs: 300,
             trust_proxy_headers: false,
             sync_interval_ms: 1000,
             stream_heartbeat_secs: 15,

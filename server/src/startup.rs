@@ -20,13 +20,15 @@ use tracing_actix_web::TracingLogger;
 use crate::api;
 use crate::auth::{Authenticator, TokenService};
 use crate::keys::Keyring;
+use crate::readiness::{Check, Readiness};
 use crate::redis_connection::Redis;
 use crate::settings::Settings;
 use crate::shutdown::{BackgroundTasks, RunningTasks};
 use crate::snapshots::Snapshots;
+use crate::starting;
 use crate::state::AppState;
 use crate::store::{Store, signing_keys};
-use crate::telemetry::{self, Metrics};
+use crate::telemetry::{self, Metrics, RequestSpan};
 
 /// The shared back end of a server or a host-side command: keys, store, tokens.
 #[derive(Debug)]
@@ -41,9 +43,24 @@ pub struct Core {
 impl Core {
     /// Loads the keyring, connects, migrates and loads the signing keys.
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
-        settings.validate()?;
-        let (keyring, generated_master_key) = Keyring::load(&settings.master_key_source())?;
+        let keyring = Self::keyring(settings)?;
         let store = Store::connect(settings).await?;
+        Self::assemble(store, keyring, settings).await
+    }
+
+    /// Checks the settings and loads the keyring (with whether it was just generated): what
+    /// can fail without a database, so it fails at once instead of after the connection.
+    fn keyring(settings: &Settings) -> anyhow::Result<(Keyring, bool)> {
+        settings.validate()?;
+        Keyring::load(&settings.master_key_source())
+    }
+
+    /// Migrates `store` and loads the signing keys.
+    async fn assemble(
+        store: Store,
+        (keyring, generated_master_key): (Keyring, bool),
+        settings: &Settings,
+    ) -> anyhow::Result<Self> {
         // After connecting, so SQLite's -wal and -shm files exist to be checked too.
         crate::local_files::warn_if_loose(&settings.private_paths());
         let tags_existing_secrets =
@@ -63,7 +80,11 @@ impl Core {
         let keys = signing_keys::load_or_create(&store, &keyring)
             .await
             .context("loading the token signing keys")?;
-        let tokens = Arc::new(TokenService::new(store.clone(), keys));
+        let tokens = Arc::new(TokenService::new(
+            store.clone(),
+            keys,
+            Duration::from_secs(settings.token_cache_ttl_secs),
+        ));
         Ok(Self {
             store,
             keyring: Arc::new(keyring),
@@ -93,8 +114,15 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
+    /// Listens first, then connects: a database that is not reachable yet is retried for up to
+    /// `SWITCHBOARD_START_TIMEOUT_SECS` while the socket answers probes (see `starting`).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let core = Core::open(&settings).await?;
+        let keyring = Core::keyring(&settings)?;
+        let listener = TcpListener::bind(settings.listen)
+            .with_context(|| format!("SWITCHBOARD_LISTEN: cannot listen on {}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        let store = starting::connect(&settings, &listener).await?;
+        let core = Core::assemble(store, keyring, &settings).await?;
         if core.generated_master_key {
             tracing::warn!(
                 path = %settings.data_dir.join("master.key").display(),
@@ -109,14 +137,13 @@ impl Application {
             .as_deref()
             .map(|url| Redis::connect(url, &settings.redis_prefix))
             .transpose()?;
-        if let Some(redis) = &redis
-            && let Err(error) = redis.ping().await
-        {
-            tracing::warn!(%error, "Redis is not reachable yet; continuing, /readyz reports it");
+        let metrics = Metrics::new()?;
+        // Its first check also tells whether Redis is reachable yet.
+        let readiness =
+            Arc::new(Readiness::new(core.store.clone(), redis.clone(), metrics.clone()).await);
+        if readiness.report().redis == Check::Unavailable {
+            tracing::warn!("Redis is not reachable yet; continuing, /readyz reports it");
         }
-        let listener = TcpListener::bind(settings.listen)
-            .with_context(|| format!("SWITCHBOARD_LISTEN: cannot listen on {}", settings.listen))?;
-        let port = listener.local_addr()?.port();
 
         let mut background = BackgroundTasks::default();
         background.spawn(
@@ -133,13 +160,15 @@ impl Application {
             background.shutdown(),
         ));
         background.spawn(snapshots.clone().listen(background.shutdown()));
+        background.spawn(readiness.clone().watch(background.shutdown()));
 
         let state = web::Data::new(AppState {
             settings: Arc::new(settings.clone()),
             store: core.store,
             tokens: core.tokens,
             redis,
-            metrics: Metrics::new()?,
+            metrics,
+            readiness,
             keyring: core.keyring,
             snapshots,
             stream_slots: Arc::new(tokio::sync::Semaphore::new(settings.max_streams as usize)),
@@ -161,7 +190,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(body_limit))
                 .wrap(Compress::default())
                 .wrap(from_fn(telemetry::observe))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<RequestSpan>::new())
                 .configure(|cfg| api::routes().register(cfg))
                 .default_service(web::to(api::unknown_route))
         })

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::auth::TokenService;
 use crate::changes::{Changed, Committed};
 use crate::keys::Keyring;
+use crate::readiness::Readiness;
 use crate::redis_connection::Redis;
 use crate::settings::Settings;
 use crate::snapshots::Snapshots;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub tokens: Arc<TokenService>,
     pub redis: Option<Redis>,
     pub metrics: Metrics,
+    /// The dependencies' last check, refreshed in the background: what `/readyz` answers.
+    pub readiness: Arc<Readiness>,
     pub keyring: Arc<Keyring>,
     /// Every served environment's snapshot, in memory; write handlers reload it after commit.
     pub snapshots: Arc<Snapshots>,

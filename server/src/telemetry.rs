@@ -6,20 +6,28 @@
 //!   variable) is set; the exporter reads the other standard `OTEL_*` variables itself, and an
 //!   incoming `traceparent` header continues the caller's trace.
 //! - Metrics: Prometheus text at `/metrics`: request counts and latency by route pattern (never
-//!   the raw path, which would explode cardinality and could carry names) and status.
+//!   the raw path, which would explode cardinality and could carry names) and status, and
+//!   refused credentials by reason (`auth_refusals_total`), which are not logged above DEBUG.
+//! - What a request logs and records: see [`RequestSpan`].
+
+mod request_span;
+
+pub use request_span::RequestSpan;
 
 use std::io::IsTerminal;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -108,7 +116,18 @@ pub struct Metrics {
     in_flight: IntGauge,
     /// Open `/v1/sdk/stream` connections.
     pub streams: IntGauge,
+    /// 401s and 403s by [`AuthRefusal`] reason: refusals are logged at DEBUG only (an anonymous
+    /// client must not be able to fill the disk), so this is where an operator sees them.
+    refusals: IntCounterVec,
+    /// 1 while a dependency (`database`, `redis`) answered its last readiness check, else 0:
+    /// a degradation the instance survives shows here without taking it out of service.
+    pub dependency_up: IntGaugeVec,
 }
+
+/// Why a request's credentials were refused, left in the request's extensions by whoever
+/// refused it so that [`observe`] counts the 401 under its reason.
+#[derive(Clone, Copy, Debug)]
+pub struct AuthRefusal(pub &'static str);
 
 impl Metrics {
     pub fn new() -> anyhow::Result<Self> {
@@ -131,7 +150,23 @@ impl Metrics {
         )?;
         let in_flight = IntGauge::new("http_requests_in_flight", "HTTP requests being served")?;
         let streams = IntGauge::new("sdk_streams_open", "Open server-sent-event streams")?;
+        let refusals = IntCounterVec::new(
+            Opts::new(
+                "auth_refusals_total",
+                "Requests refused for their credentials (401) or their reach (403), by reason",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(refusals.clone()))?;
         registry.register(Box::new(streams.clone()))?;
+        let dependency_up = IntGaugeVec::new(
+            Opts::new(
+                "dependency_up",
+                "Whether a dependency answered its last readiness check (1) or not (0)",
+            ),
+            &["dependency"],
+        )?;
+        registry.register(Box::new(dependency_up.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
@@ -141,6 +176,8 @@ impl Metrics {
             latency,
             in_flight,
             streams,
+            refusals,
+            dependency_up,
         })
     }
 
@@ -199,6 +236,20 @@ pub async fn observe(
         m.latency
             .with_label_values(&[&method, &route])
             .observe(started.elapsed().as_secs_f64());
+        let refusal = match response.status() {
+            StatusCode::UNAUTHORIZED => Some(
+                response
+                    .request()
+                    .extensions()
+                    .get::<AuthRefusal>()
+                    .map_or("unauthenticated", |refusal| refusal.0),
+            ),
+            StatusCode::FORBIDDEN => Some("forbidden"),
+            _ => None,
+        };
+        if let Some(reason) = refusal {
+            m.refusals.with_label_values(&[reason]).inc();
+        }
     }
     let request_id = response
         .request()

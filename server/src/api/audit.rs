@@ -81,6 +81,12 @@ async fn list(
         until: parse_time("until", query.until.as_deref())?,
         before_id,
         limit: i64::try_from(limit).unwrap_or(i64::MAX),
+        // A token limited to some environments reads only their events (before/after carry
+        // their values) and the project-wide ones.
+        environments: match &principal.environments {
+            Access::All => None,
+            Access::Only(names) => Some(names.iter().map(|n| n.to_string()).collect()),
+        },
     };
     let events = audit::list(&state.store, &filter).await?;
     Ok(HttpResponse::Ok().json(Page::new(events, limit, |e| e.id.to_string())))

@@ -9,8 +9,10 @@ use serde_json::Value;
 use super::etag::{etag, if_match};
 use super::extract::RollbackBody;
 use super::path::{ConfigKeyParam, Env, Project, TypedPath};
+use super::reach;
 use super::{Page, PageQuery, Routes, ValidJson, ValidQuery};
-use crate::auth::{Authorized, scope};
+use crate::auth::{Authorized, Principal, scope};
+use crate::domain::Scope;
 use crate::error::ApiError;
 use crate::export::{self, Format};
 use crate::state::AppState;
@@ -71,11 +73,12 @@ struct ResolvedView<'a> {
 /// The resolved configuration with where each value comes from, or (with `format`) an export.
 #[tracing::instrument(skip_all)]
 async fn list(
-    _auth: Authorized<scope::ConfigRead>,
+    auth: Authorized<scope::ConfigRead>,
     state: web::Data<AppState>,
     TypedPath((project, env)): TypedPath<(Project, Env)>,
     ValidQuery(query): ValidQuery<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    reach::lineage(&state.store, auth.principal(), &project, &env).await?;
     let entries = config::resolved(&state.store, &project, &env).await?;
     let Some(format) = query.format else {
         return Ok(HttpResponse::Ok().json(ResolvedView {
@@ -106,10 +109,11 @@ fn entry_response(env: &str, entry: &ResolvedEntry) -> HttpResponse {
 
 #[tracing::instrument(skip_all)]
 async fn get(
-    _auth: Authorized<scope::ConfigRead>,
+    auth: Authorized<scope::ConfigRead>,
     state: web::Data<AppState>,
     TypedPath((project, env, key)): TypedPath<(Project, Env, ConfigKeyParam)>,
 ) -> Result<HttpResponse, ApiError> {
+    reach::lineage(&state.store, auth.principal(), &project, &env).await?;
     let entry = config::get(&state.store, &project, &env, &key).await?;
     Ok(entry_response(&env, &entry))
 }
@@ -248,7 +252,18 @@ async fn rollback(
         },
     )
     .await?;
-    state.publish(written).await;
+    let version = state.publish(written).await;
+    // The answer shows the value rolled back to (or the parent's, after rolling back to a
+    // removal): only to a token that could GET it.
+    if !may_read_values(auth.principal())
+        || reach::lineage(&state.store, auth.principal(), &project, &env)
+            .await
+            .is_err()
+    {
+        return Ok(HttpResponse::NoContent()
+            .insert_header((header::ETAG, etag(version.unwrap_or(0))))
+            .finish());
+    }
     match config::get(&state.store, &project, &env, &key).await {
         Ok(entry) => Ok(entry_response(&env, &entry)),
         Err(crate::store::StoreError::Absent(_)) => Ok(HttpResponse::NoContent().finish()),
@@ -270,19 +285,17 @@ async fn diff(
     TypedPath((project, env)): TypedPath<(Project, Env)>,
     ValidQuery(query): ValidQuery<DiffQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    check_source_access(&auth, &query.from)?;
+    // Both sides are resolved values: the token must reach both chains.
+    reach::named(auth.principal(), &query.from)?;
+    reach::lineage(&state.store, auth.principal(), &project, &query.from).await?;
+    reach::lineage(&state.store, auth.principal(), &project, &env).await?;
     Ok(HttpResponse::Ok().json(promotion::diff(&state.store, &project, &query.from, &env).await?))
 }
 
-/// The token must reach the source environment too.
-fn check_source_access<S>(auth: &Authorized<S>, from: &str) -> Result<(), ApiError> {
-    if auth.principal().environments.allows(from) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "this token may not access environment '{from}'"
-        )))
-    }
+/// Whether answers may carry config values: a write-only token learns nothing by writing
+/// that it could not `GET`.
+fn may_read_values(principal: &Principal) -> bool {
+    principal.scopes.allows(Scope::ConfigRead)
 }
 
 #[derive(Debug, Deserialize)]
@@ -305,7 +318,11 @@ async fn promote(
     TypedPath((project, env)): TypedPath<(Project, Env)>,
     ValidJson(body): ValidJson<PromoteBody>,
 ) -> Result<HttpResponse, ApiError> {
-    check_source_access(&auth, &body.from)?;
+    // The source's resolved values are copied (and a dry run shows them; so does the target's
+    // current value): the token must reach both chains.
+    reach::named(auth.principal(), &body.from)?;
+    reach::lineage(&state.store, auth.principal(), &project, &body.from).await?;
+    reach::lineage(&state.store, auth.principal(), &project, &env).await?;
     let request = PromotionRequest {
         keys: body.keys,
         remove_missing: body.remove_missing,
@@ -320,6 +337,13 @@ async fn promote(
         request,
     )
     .await?;
-    let result = state.publish(committed).await;
+    let mut result = state.publish(committed).await;
+    if !may_read_values(auth.principal()) {
+        // Which keys change is the caller's own write; their values are not.
+        for change in &mut result.changes {
+            change.before = None;
+            change.after = None;
+        }
+    }
     Ok(HttpResponse::Ok().json(result))
 }

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use super::extract::double_option;
 use super::path::{Env, Project, TypedPath};
 use super::projects::{check_description, confirmation};
+use super::reach;
 use super::{Page, PageQuery, Routes, ValidJson, ValidQuery, cursor};
 use crate::auth::{Authorized, scope};
 use crate::domain::Slug;
@@ -83,11 +84,10 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     check_description(&body.description)?;
     check_position(body.position)?;
-    if !auth.principal().environments.allows(body.name.as_str()) {
-        return Err(ApiError::Forbidden(format!(
-            "this token may not access environment '{}'",
-            body.name
-        )));
+    reach::named(auth.principal(), body.name.as_str())?;
+    // The new environment inherits its parent's values: the token must reach the parent too.
+    if let Some(parent) = &body.parent {
+        reach::named(auth.principal(), parent.as_str())?;
     }
     let new = NewEnvironment {
         name: &body.name,
@@ -95,7 +95,7 @@ async fn create(
         parent: body.parent.as_ref(),
         position: body.position,
     };
-    let created = environments::create(&state.store, &auth.actor, &project, new)
+    let committed = environments::create(&state.store, &auth.actor, &project, new)
         .await
         .map_err(|e| match e {
             StoreError::Conflict => ApiError::Conflict(format!(
@@ -106,6 +106,7 @@ async fn create(
             StoreError::Refused(detail) => ApiError::invalid("body.parent", detail),
             other => other.into(),
         })?;
+    let created = state.publish(committed).await;
     Ok(HttpResponse::Created()
         .insert_header((
             header::LOCATION,
@@ -177,17 +178,22 @@ async fn update(
         check_description(description)?;
     }
     check_position(body.position)?;
+    // A new parent is inherited from: the token must reach it too.
+    if let Some(Some(parent)) = &body.parent {
+        reach::named(auth.principal(), parent.as_str())?;
+    }
     let patch = EnvironmentPatch {
         description: body.description.as_deref(),
         parent: body.parent.as_ref().map(Option::as_ref),
         position: body.position,
     };
-    let updated = environments::update(&state.store, &auth.actor, &project, &env, patch)
+    let committed = environments::update(&state.store, &auth.actor, &project, &env, patch)
         .await
         .map_err(|e| match e {
             StoreError::Refused(detail) => ApiError::invalid("body.parent", detail),
             other => not_found(other, &project, &env),
         })?;
+    let updated = state.publish(committed).await;
     Ok(HttpResponse::Ok().json(updated))
 }
 
@@ -199,9 +205,10 @@ async fn delete(
     ValidQuery(query): ValidQuery<DeleteQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let confirmed = confirmation(query.confirm.as_deref(), &env)?;
-    environments::delete(&state.store, &auth.actor, &project, &env, confirmed)
+    let committed = environments::delete(&state.store, &auth.actor, &project, &env, confirmed)
         .await
         .map_err(|e| not_found(e, &project, &env))?;
+    state.publish(committed).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

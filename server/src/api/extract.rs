@@ -62,29 +62,42 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
             }
             let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
             let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-                let path = error.path().to_string();
-                let field = if path == "." {
-                    "body".to_owned()
-                } else {
-                    format!("body.{path}")
-                };
-                let message = error.inner().to_string();
+                let inner = error.inner();
+                let message = inner.to_string();
+                let field = pointer("body", error.path(), message.starts_with("unknown field"));
                 // serde_json appends " at line L column C"; keep the message about the field.
                 let message = message
                     .rsplit_once(" at line ")
-                    .map_or(message.as_str(), |(head, _)| head)
-                    .to_owned();
+                    .map_or(message.as_str(), |(head, _)| head);
+                let is_data = inner.classify() == serde_json::error::Category::Data;
+                // A data error is placed by its field; a syntax error only by where it is.
+                let message = if is_data {
+                    super::serde_errors::without_values(message)
+                } else {
+                    format!(
+                        "invalid JSON at line {} column {}: {message}",
+                        inner.line(),
+                        inner.column()
+                    )
+                };
                 let detail = format!("{field}: {message}");
                 let errors = vec![FieldError::new(field, message)];
                 // Well-formed JSON with a wrong field is 422; JSON that does not parse is 400.
-                if error.inner().classify() == serde_json::error::Category::Data {
+                if is_data {
                     ApiError::Unprocessable { detail, errors }
                 } else {
                     ApiError::BadRequest { detail, errors }
                 }
             })?;
-            deserializer.end().map_err(|_| {
-                ApiError::bad_request("body", "trailing characters after the JSON value")
+            deserializer.end().map_err(|error| {
+                ApiError::bad_request(
+                    "body",
+                    format!(
+                        "invalid JSON at line {} column {}: trailing characters after the JSON value",
+                        error.line(),
+                        error.column()
+                    ),
+                )
             })?;
             Ok(ValidJson(value))
         })
@@ -129,16 +142,34 @@ impl<T: DeserializeOwned> FromRequest for ValidQuery<T> {
         let result = serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(pairs))
             .map(ValidQuery)
             .map_err(|error| {
-                let path = error.path().to_string();
-                let field = if path == "." {
-                    "query".to_owned()
-                } else {
-                    format!("query.{path}")
-                };
-                ApiError::bad_request(field, error.inner().to_string())
+                let message = error.inner().to_string();
+                let field = pointer("query", error.path(), message.starts_with("unknown field"));
+                ApiError::bad_request(field, super::serde_errors::without_values(&message))
             });
         std::future::ready(result)
     }
+}
+
+/// The pointer to a bad field (`body.scopes[1]`). For an unknown field it is the object that
+/// holds it: the unknown name is the caller's text, perhaps a value typed in the wrong place.
+fn pointer(root: &str, path: &serde_path_to_error::Path, unknown_field: bool) -> String {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let kept = if unknown_field {
+        &segments[..segments.len().saturating_sub(1)]
+    } else {
+        &segments[..]
+    };
+    let mut field = root.to_owned();
+    for segment in kept {
+        match segment {
+            Segment::Seq { index } => field.push_str(&format!("[{index}]")),
+            Segment::Map { key } => field.push_str(&format!(".{key}")),
+            Segment::Enum { variant } => field.push_str(&format!(".{variant}")),
+            Segment::Unknown => field.push_str(".?"),
+        }
+    }
+    field
 }
 
 /// `limit` and `cursor`, as every list endpoint takes them.

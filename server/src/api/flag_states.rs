@@ -11,6 +11,7 @@ use super::extract::{OptionalJson, RollbackBody};
 use super::path::{Env, FlagKeyParam, Project, TypedPath};
 use super::{Page, PageQuery, Routes, ValidJson, ValidQuery};
 use crate::auth::{Authorized, scope};
+use crate::domain::Scope;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::flag_states::{self, StateView};
@@ -103,6 +104,13 @@ async fn apply(
     )
     .await?;
     let view = state.publish(changed).await;
+    // The answer shows the whole state (rules, the version rolled back to), which a token
+    // without `flags:read` could not `GET`: it gets the new version only.
+    if !auth.principal().scopes.allows(Scope::FlagsRead) {
+        return Ok(HttpResponse::NoContent()
+            .insert_header((header::ETAG, etag(view.version)))
+            .finish());
+    }
     Ok(state_response(&view))
 }
 

@@ -80,9 +80,11 @@ async fn create(
     auth: Authorized<scope::FlagsWrite>,
     state: web::Data<AppState>,
     TypedPath((project,)): TypedPath<(Project,)>,
-    ValidJson(body): ValidJson<DefinitionBody>,
+    body: Result<ValidJson<DefinitionBody>, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     require_all_environments(auth.principal())?;
+    // Only then the body: a token that may not write here learns nothing about its shape.
+    let ValidJson(body) = body?;
     let Some(key) = body.key.clone() else {
         return Err(ApiError::invalid("body.key", "is required"));
     };
@@ -134,9 +136,10 @@ async fn update(
     state: web::Data<AppState>,
     req: HttpRequest,
     TypedPath((project, key)): TypedPath<(Project, FlagKeyParam)>,
-    ValidJson(body): ValidJson<DefinitionBody>,
+    body: Result<ValidJson<DefinitionBody>, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     require_all_environments(auth.principal())?;
+    let ValidJson(body) = body?;
     if body.key.as_ref().is_some_and(|k| k.as_str() != &*key) {
         return Err(ApiError::invalid(
             "body.key",

@@ -57,13 +57,15 @@ pub fn check_description(description: &str) -> Result<(), ApiError> {
 async fn create(
     auth: Authorized<scope::Admin>,
     state: web::Data<AppState>,
-    ValidJson(body): ValidJson<NewProject>,
+    body: Result<ValidJson<NewProject>, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     if auth.principal().projects != Access::All {
         return Err(ApiError::Forbidden(
             "creating projects needs a token for all projects".into(),
         ));
     }
+    // Only then the body: a token that may not create projects learns nothing about its shape.
+    let ValidJson(body) = body?;
     check_description(&body.description)?;
     let project = projects::create(&state.store, &auth.actor, &body.name, &body.description)
         .await

@@ -127,6 +127,8 @@ async fn snapshot(
 ) -> Result<HttpResponse, ApiError> {
     let (project, environment) = target.select(auth.principal())?;
     let entry = cached(&state, project, environment).await?;
+    // The snapshot carries inherited config: the token must reach where it comes from.
+    super::reach::served(auth.principal(), &entry)?;
     let headers = req.headers();
     let stale = stale_for(&state);
     if super::etag::none_match(headers, &entry.etag)? {
@@ -144,8 +146,9 @@ async fn snapshot(
 }
 
 /// How long this instance has gone without reaching the database, when that is longer than
-/// three revision checks: what it serves from memory may be out of date.
-fn stale_for(state: &AppState) -> Option<u64> {
+/// three revision checks: what it serves from memory may be out of date. Every answer served
+/// from a snapshot (the snapshot itself, evaluations, the stream) carries it the same way.
+pub(super) fn stale_for(state: &AppState) -> Option<u64> {
     let since = state.snapshots.since_last_check();
     let allowed =
         std::time::Duration::from_millis(state.settings.sync_interval_ms.saturating_mul(3));
@@ -153,7 +156,10 @@ fn stale_for(state: &AppState) -> Option<u64> {
 }
 
 /// `X-Switchboard-Stale: <seconds>`: served from memory while the database is unreachable.
-fn mark_stale(mut builder: HttpResponseBuilder, stale: Option<u64>) -> HttpResponseBuilder {
+pub(super) fn mark_stale(
+    mut builder: HttpResponseBuilder,
+    stale: Option<u64>,
+) -> HttpResponseBuilder {
     if let Some(seconds) = stale {
         builder.insert_header(("x-switchboard-stale", seconds.to_string()));
     }
@@ -214,9 +220,11 @@ async fn evaluate(
     auth: Authorized<scope::FlagsRead>,
     state: web::Data<AppState>,
     ValidQuery(target): ValidQuery<Target>,
-    ValidJson(request): ValidJson<EvaluationRequest>,
+    request: Result<ValidJson<EvaluationRequest>, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     let (project, environment) = target.select(auth.principal())?;
+    // Only then the body: a token of another environment learns nothing about its shape.
+    let ValidJson(request) = request?;
     if request.context.attributes().len() > MAX_ATTRIBUTES {
         return Err(ApiError::invalid(
             "body.context.attributes",
@@ -234,7 +242,8 @@ async fn evaluate(
         .answers
         .write(&entry.compiled, &request.context, request.flags.as_deref())
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("serializing evaluations: {e}")))?;
-    Ok(HttpResponse::build(StatusCode::OK)
+    let mut response = mark_stale(HttpResponse::build(StatusCode::OK), stale_for(&state));
+    Ok(response
         .content_type(mime_json())
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .body(body))

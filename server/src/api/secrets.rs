@@ -263,6 +263,8 @@ async fn export_all(
                 "include_config needs the 'config:read' scope too".into(),
             ));
         }
+        // Inherited values are the ancestors' values: the token must reach the whole chain.
+        super::reach::lineage(&state.store, auth.principal(), &project, &env).await?;
         pairs = config::resolved(&state.store, &project, &env)
             .await?
             .into_iter()

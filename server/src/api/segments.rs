@@ -52,9 +52,11 @@ async fn create(
     auth: Authorized<scope::FlagsWrite>,
     state: web::Data<AppState>,
     TypedPath((project,)): TypedPath<(Project,)>,
-    ValidJson(body): ValidJson<SegmentBody>,
+    body: Result<ValidJson<SegmentBody>, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     require_all_environments(auth.principal())?;
+    // Only then the body: a token that may not write here learns nothing about its shape.
+    let ValidJson(body) = body?;
     let Some(name) = body.name else {
         return Err(ApiError::invalid("body.name", "is required"));
     };
@@ -110,9 +112,10 @@ async fn update(
     state: web::Data<AppState>,
     req: HttpRequest,
     TypedPath((project, name)): TypedPath<(Project, SegmentName)>,
-    ValidJson(body): ValidJson<SegmentBody>,
+    body: Result<ValidJson<SegmentBody>, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     require_all_environments(auth.principal())?;
+    let ValidJson(body) = body?;
     if body.name.as_ref().is_some_and(|n| n.as_str() != &*name) {
         return Err(ApiError::invalid(
             "body.name",

@@ -11,6 +11,12 @@
 //! state always replaces whatever was missed. A stream that falls behind the in-process channel
 //! likewise just gets the current revision. Comment lines (`: heartbeat`) keep proxies from
 //! closing idle streams. When the environment is deleted, an `event: gone` ends the stream.
+//!
+//! A stream is authorized once, when it opens, but it may stay open for days: so it also ends,
+//! with an `event: unauthorized`, when its token is revoked (at once on the instance that learns
+//! of the revocation, which is within a second on every instance) or expires (at its `exp`), and
+//! at the latest at the next heartbeat. Ending frees the stream's slot. The checks need no
+//! database, so a database outage never ends a stream.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,10 +29,11 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::sdk::Target;
 use super::{Routes, ValidQuery};
-use crate::auth::{Authorized, scope};
+use crate::auth::{AuthError, Authorized, Principal, TokenService, scope};
 use crate::error::ApiError;
 use crate::snapshots::{Change, Snapshots};
 use crate::state::AppState;
+use crate::store::now_micros;
 
 pub fn routes(routes: &mut Routes) {
     routes.add(Method::GET, "/v1/sdk/stream", stream);
@@ -63,6 +70,7 @@ async fn stream(
         .ok_or_else(|| {
             ApiError::not_found(format_args!("environment '{project}/{environment}'"))
         })?;
+    super::reach::served(auth.principal(), &current)?;
     let events = Events {
         snapshots: state.snapshots.clone(),
         changes: state.snapshots.subscribe(),
@@ -71,13 +79,21 @@ async fn stream(
         environment: environment.to_owned(),
         last_sent: None,
         first: Some(current.revision),
+        token: TokenStanding {
+            expires_in: Box::pin(tokio::time::sleep(expires_in(&auth.principal))),
+            revocations: state.tokens.revocations(),
+            tokens: state.tokens.clone(),
+            principal: auth.principal.clone(),
+        },
         _open: OpenStream::new(state.metrics.streams.clone(), slot),
     };
     let body = futures_util::stream::unfold(events, |mut events| async move {
         let chunk = events.next().await?;
         Some((Ok::<_, actix_web::Error>(chunk), events))
     });
-    Ok(HttpResponse::Ok()
+    // The first event is served from memory like a snapshot read, and says so the same way.
+    let mut response = super::sdk::mark_stale(HttpResponse::Ok(), super::sdk::stale_for(&state));
+    Ok(response
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         // Compression middleware would buffer events; proxies must not buffer either.
@@ -109,6 +125,33 @@ impl Drop for OpenStream {
     }
 }
 
+/// The stream's token, watched so that the stream ends with it.
+struct TokenStanding {
+    tokens: Arc<TokenService>,
+    principal: Arc<Principal>,
+    /// Fires at the token's expiry.
+    expires_in: std::pin::Pin<Box<tokio::time::Sleep>>,
+    /// Changes when this instance learns of a revocation.
+    revocations: tokio::sync::watch::Receiver<u64>,
+}
+
+/// Time left until the principal's token expires.
+fn expires_in(principal: &Principal) -> Duration {
+    let micros = principal.expires_at.saturating_sub(now_micros()).max(0);
+    Duration::from_micros(u64::try_from(micros).unwrap_or(0))
+}
+
+/// The last event of a stream whose token no longer holds.
+fn unauthorized(refused: &AuthError) -> Bytes {
+    let reason = match refused {
+        AuthError::Expired => "expired",
+        _ => "revoked",
+    };
+    Bytes::from(format!(
+        "event: unauthorized\ndata: {{\"reason\":\"{reason}\"}}\n\n"
+    ))
+}
+
 struct Events {
     snapshots: Arc<Snapshots>,
     changes: tokio::sync::broadcast::Receiver<Change>,
@@ -117,6 +160,7 @@ struct Events {
     environment: String,
     last_sent: Option<u64>,
     first: Option<u64>,
+    token: TokenStanding,
     _open: OpenStream,
 }
 
@@ -133,7 +177,19 @@ impl Events {
         }
         loop {
             tokio::select! {
-                _ = self.heartbeat.tick() => return Some(Bytes::from_static(b": heartbeat\n\n")),
+                _ = &mut self.token.expires_in => return self.end_unauthorized(),
+                changed = self.token.revocations.changed() => {
+                    if changed.is_err() || self.token.tokens.standing(&self.token.principal).is_err() {
+                        return self.end_unauthorized();
+                    }
+                }
+                _ = self.heartbeat.tick() => {
+                    // The backstop: whatever a notification missed is seen here.
+                    if self.token.tokens.standing(&self.token.principal).is_err() {
+                        return self.end_unauthorized();
+                    }
+                    return Some(Bytes::from_static(b": heartbeat\n\n"));
+                }
                 received = self.changes.recv() => match received {
                     Ok(change) if change.project == self.project && change.environment == self.environment => {
                         if change.gone {
@@ -149,6 +205,18 @@ impl Events {
                 },
             }
         }
+    }
+
+    /// The `unauthorized` event, after which the stream ends (and its slot frees).
+    fn end_unauthorized(&mut self) -> Option<Bytes> {
+        let refused = self
+            .token
+            .tokens
+            .standing(&self.token.principal)
+            .err()
+            .unwrap_or(AuthError::Expired);
+        self.last_sent = Some(u64::MAX);
+        Some(unauthorized(&refused))
     }
 
     /// The environment's current revision, or the `gone` event if it was deleted.

@@ -23,27 +23,18 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// Ready: the database answers and, when configured, Redis does.
+/// Ready: this instance can serve its traffic, which it can once started. A dependency that
+/// is down is reported in the body (and in `switchboard_dependency_up`), not as `503`: see
+/// `crate::readiness` for why. Answers the last background check, so it never waits.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let database = state.store.ping().await.is_ok();
-    let redis = match &state.redis {
-        Some(redis) => Some(redis.ping().await.is_ok()),
-        None => None,
-    };
-    let ready = database && redis.unwrap_or(true);
-    let word = |up: bool| if up { "ok" } else { "unavailable" };
-    let body = json!({
-        "status": if ready { "ready" } else { "not ready" },
+    let report = state.readiness.report();
+    HttpResponse::Ok().json(json!({
+        "status": if report.degraded() { "degraded" } else { "ready" },
         "checks": {
-            "database": word(database),
-            "redis": redis.map_or("not configured", word),
+            "database": report.database.as_str(),
+            "redis": report.redis.as_str(),
         }
-    });
-    if ready {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
-    }
+    }))
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {

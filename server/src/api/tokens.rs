@@ -30,12 +30,23 @@ const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
 #[serde(deny_unknown_fields)]
 struct IssueBody {
     name: String,
-    scopes: Vec<Scope>,
+    /// Names, parsed in [`IssueBody::into_request`] so that every unknown one is reported, not
+    /// only the first.
+    scopes: Vec<String>,
     #[serde(default = "all")]
     projects: Vec<String>,
     #[serde(default = "all")]
     environments: Vec<String>,
     ttl_seconds: Option<u64>,
+}
+
+/// The scope names a token may be issued with, for error messages.
+fn scope_names() -> String {
+    Scope::ALL
+        .iter()
+        .map(|scope| format!("`{}`", scope.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn all() -> Vec<String> {
@@ -48,6 +59,15 @@ struct Issued {
     token: String,
     #[serde(flatten)]
     record: TokenView,
+}
+
+/// A revoked token's record and the ids of the tokens revoked with it (issued by it, directly
+/// or not).
+#[derive(Debug, Serialize)]
+struct Revoked {
+    #[serde(flatten)]
+    record: TokenView,
+    revoked_with: Vec<String>,
 }
 
 impl IssueBody {
@@ -67,6 +87,16 @@ impl IssueBody {
                 "must name at least one scope",
             ));
         }
+        let mut scopes = Vec::with_capacity(self.scopes.len());
+        for (i, name) in self.scopes.iter().enumerate() {
+            match Scope::ALL.iter().find(|scope| scope.name() == name) {
+                Some(scope) => scopes.push(*scope),
+                None => errors.push(FieldError::new(
+                    format!("body.scopes[{i}]"),
+                    format!("not a scope; expected one of {}", scope_names()),
+                )),
+            }
+        }
         let projects = Access::from_names(&self.projects)
             .map_err(|m| errors.push(FieldError::new("body.projects", m)))
             .ok();
@@ -83,10 +113,11 @@ impl IssueBody {
         match (projects, environments) {
             (Some(projects), Some(environments)) if errors.is_empty() => Ok(TokenRequest {
                 name,
-                scopes: self.scopes,
+                scopes,
                 projects,
                 environments,
                 ttl_secs,
+                not_after: None,
             }),
             _ => Err(ApiError::Unprocessable {
                 detail: errors
@@ -127,7 +158,10 @@ async fn issue(
     state: web::Data<AppState>,
     ValidJson(body): ValidJson<IssueBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = body.into_request(state.settings.token_ttl_secs)?;
+    let mut request = body.into_request(state.settings.token_ttl_secs)?;
+    // Clamped rather than refused (as Vault does): the answer's `expires_at` says what was
+    // granted, and a default lifetime asked by a short-lived token still works.
+    request.not_after = Some(auth.principal().expires_at);
     let wanted = ScopeSet::from_scopes(&request.scopes);
     if !covers(
         auth.principal(),
@@ -216,5 +250,12 @@ async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let record = reachable_record(&state, auth.principal(), &path).await?;
     let revoked = state.tokens.revoke(&auth.actor, &record.id).await?;
-    Ok(HttpResponse::Ok().json(revoked.view()))
+    // The first record is the token asked for; the others were issued by it and went with it.
+    let (token, with_it) = revoked
+        .split_first()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("revocation returned no record")))?;
+    Ok(HttpResponse::Ok().json(Revoked {
+        record: token.view(),
+        revoked_with: with_it.iter().map(|r| r.id.clone()).collect(),
+    }))
 }

@@ -18,6 +18,7 @@ use super::{AuthError, Principal};
 use crate::domain::Scope;
 use crate::error::ApiError;
 use crate::store::audit::Actor;
+use crate::telemetry::AuthRefusal;
 
 /// Compile-time scope requirements for [`Authorized`].
 pub mod scope {
@@ -75,10 +76,14 @@ impl<S: scope::Requirement + 'static> FromRequest for Authorized<S> {
             let auth = req
                 .app_data::<web::Data<super::Authenticator>>()
                 .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("authenticator missing")))?;
-            let token = bearer_token(&req)?;
+            let token =
+                bearer_token(&req).inspect_err(|_| refused(&req, "missing_or_malformed"))?;
             let principal = auth.tokens.authenticate(token).await.map_err(|e| match e {
                 AuthError::Store(store) => ApiError::from(store),
-                other => ApiError::Unauthorized(other.to_string()),
+                other => {
+                    refused(&req, other.reason());
+                    ApiError::Unauthorized(other.to_string())
+                }
             })?;
             if let Some(required) = S::SCOPE {
                 check_scope(&principal, required)?;
@@ -114,6 +119,11 @@ impl<S: scope::Requirement + 'static> FromRequest for Authorized<S> {
             })
         })
     }
+}
+
+/// Leaves the reason of a 401 for the `auth_refusals_total` counter.
+fn refused(req: &HttpRequest, reason: &'static str) {
+    req.extensions_mut().insert(AuthRefusal(reason));
 }
 
 fn check_scope(principal: &Principal, required: Scope) -> Result<(), ApiError> {

@@ -5,22 +5,30 @@
 //! and `iss`, then the stored record: a token whose record is revoked or gone is refused. The
 //! record, not the JWT, says what the token may do.
 //!
+//! Lifetimes nest: a token issued by a token never outlives it (its expiry is clamped to its
+//! issuer's), and revoking a token revokes every token it issued, transitively, in one
+//! transaction. Tokens issued from the host (the first admin token, `bootstrap-token`) have no
+//! issuer.
+//!
 //! Verified tokens are cached (bounded, keyed by SHA-256 of the token, never the token itself),
 //! so a token seen before costs a hash and a map lookup instead of a signature check and a
-//! database read. Each cached verification carries the cache *epoch* read before its record was
-//! fetched; a revocation bumps the epoch, which makes every entry verified before it stale. The
-//! instance that revokes bumps it at once; other instances bump it within a second through
-//! [`TokenService::watch_revocations`]. Comparing epochs taken *before* the database read (rather
-//! than clearing the map) closes the race where a verification that read the record just before
-//! a revocation is stored just after the cache was cleared.
+//! database read. A cached verification is *fresh* for `SWITCHBOARD_TOKEN_CACHE_TTL_SECS`; after
+//! that the record is read again, but when the database cannot answer the cached verification
+//! still stands until the token's own `exp`: an outage of any length must not log every SDK out.
+//! Revocation does not depend on that freshness: every instance keeps the set of revoked,
+//! unexpired token ids (its own revocations at once, other instances' within a second through
+//! [`TokenService::watch_revocations`]) and checks it on every request, cached or not. Because
+//! the set is checked *after* a verification is cached too, a verification that read the record
+//! just before a revocation cannot outlive it. The set survives an outage, so revocations seen
+//! before it still apply during it.
 
 mod extract;
 
 pub use extract::{Authorized, scope};
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -79,6 +87,20 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
+impl AuthError {
+    /// The `reason` label of `switchboard_auth_refusals_total` (README, metrics).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "missing_or_malformed",
+            AuthError::Invalid("bad signature") => "bad_signature",
+            AuthError::Invalid(_) => "invalid",
+            AuthError::Expired => "expired",
+            AuthError::Revoked => "revoked",
+            AuthError::Store(_) => "unavailable",
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     jti: String,
@@ -100,6 +122,9 @@ pub struct TokenRequest {
     pub projects: Access,
     pub environments: Access,
     pub ttl_secs: u64,
+    /// The issuing token's expiry (microseconds since the epoch), when a token issues it: the
+    /// new token's expiry is clamped to it, so that no token outlives its issuer.
+    pub not_after: Option<i64>,
 }
 
 /// Issues and verifies tokens; shared by all workers.
@@ -115,10 +140,24 @@ pub struct Authenticator {
 pub struct TokenService {
     store: Store,
     keys: Vec<SigningKey>,
-    /// Verified tokens by SHA-256 of the token, with the epoch read before the record was.
-    cache: moka::sync::Cache<[u8; 32], (u64, Arc<Principal>)>,
-    /// Bumped by every revocation seen; entries from an older epoch are not trusted.
-    epoch: AtomicU64,
+    /// Verified tokens by SHA-256 of the token, with when their record was last read.
+    cache: moka::sync::Cache<[u8; 32], Verified>,
+    /// How long a cached verification is trusted without reading the record again (while the
+    /// database answers).
+    fresh_for: Duration,
+    /// Revoked token ids seen by this instance, with their expiry (after which the signature
+    /// check refuses them anyway and they are pruned). Checked on every request.
+    revoked: RwLock<HashMap<String, i64>>,
+    /// Bumped whenever `revoked` gains ids, so that open streams re-check their token at once.
+    revocations: tokio::sync::watch::Sender<u64>,
+}
+
+/// A cached verification.
+#[derive(Clone)]
+struct Verified {
+    principal: Arc<Principal>,
+    /// When the record was read; past `fresh_for` it is read again if the database answers.
+    at: Instant,
 }
 
 impl std::fmt::Debug for TokenService {
@@ -131,18 +170,20 @@ impl std::fmt::Debug for TokenService {
 }
 
 impl TokenService {
-    /// `keys` newest first; the first one signs.
-    pub fn new(store: Store, keys: Vec<SigningKey>) -> Self {
+    /// `keys` newest first; the first one signs. `fresh_for` is how long a verification is
+    /// trusted before its record is read again (`SWITCHBOARD_TOKEN_CACHE_TTL_SECS`).
+    pub fn new(store: Store, keys: Vec<SigningKey>, fresh_for: Duration) -> Self {
         Self {
             store,
             keys,
+            // No time-to-live: an entry is refused past its token's `exp` and re-read past
+            // `fresh_for`, but kept so that it can still answer while the database is down.
             cache: moka::sync::Cache::builder()
                 .max_capacity(CACHE_CAPACITY)
-                // Bounds how long a record change other than revocation (none exist today)
-                // could go unseen.
-                .time_to_live(Duration::from_secs(300))
                 .build(),
-            epoch: AtomicU64::new(0),
+            fresh_for,
+            revoked: RwLock::new(HashMap::new()),
+            revocations: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -186,6 +227,7 @@ impl TokenService {
         let now = now_micros();
         let ttl_micros =
             i64::try_from(request.ttl_secs).unwrap_or(i64::MAX / 2_000_000) * 1_000_000;
+        let expires_at = now.saturating_add(ttl_micros);
         let record = TokenRecord {
             id: uuid::Uuid::now_v7().to_string(),
             name: request.name,
@@ -193,7 +235,9 @@ impl TokenService {
             projects: request.projects,
             environments: request.environments,
             created_at: now,
-            expires_at: now.saturating_add(ttl_micros),
+            expires_at: request
+                .not_after
+                .map_or(expires_at, |limit| expires_at.min(limit)),
             revoked_at: None,
             created_by: actor.token_id.clone(),
         };
@@ -217,31 +261,70 @@ impl TokenService {
     /// Verifies a bearer token and returns its principal.
     pub async fn authenticate(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
         let fingerprint: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let epoch = self.epoch.load(Ordering::Acquire);
-        if let Some((cached_at, principal)) = self.cache.get(&fingerprint)
-            && cached_at == epoch
-        {
-            if principal.expires_at <= now_micros() {
+        let cached = self.cache.get(&fingerprint);
+        if let Some(verified) = &cached {
+            if let Err(refused) = self.standing(&verified.principal) {
                 self.cache.invalidate(&fingerprint);
-                return Err(AuthError::Expired);
+                return Err(refused);
             }
-            return Ok(principal);
+            if verified.at.elapsed() < self.fresh_for {
+                return Ok(verified.principal.clone());
+            }
         }
         let claims = self.verify_signature(token)?;
         let record = match tokens::get(&self.store, &claims.jti).await {
             Ok(record) => record,
-            Err(StoreError::NotFound) => return Err(AuthError::Revoked),
+            Err(StoreError::NotFound) => {
+                self.cache.invalidate(&fingerprint);
+                return Err(AuthError::Revoked);
+            }
+            // A token verified before the outage keeps working through it (until its `exp`;
+            // the revoked set above still applies). A never-seen token waits for the database.
+            Err(StoreError::Unavailable(error)) => match cached {
+                Some(verified) => {
+                    tracing::debug!(%error, "database unavailable; the cached verification stands");
+                    return Ok(verified.principal);
+                }
+                None => return Err(StoreError::Unavailable(error).into()),
+            },
             Err(other) => return Err(other.into()),
         };
         if record.revoked_at.is_some() {
+            self.cache.invalidate(&fingerprint);
             return Err(AuthError::Revoked);
         }
-        if record.expires_at <= now_micros() {
+        let principal = Arc::new(Principal::from_record(&record));
+        self.standing(&principal)?;
+        self.cache.insert(
+            fingerprint,
+            Verified {
+                principal: principal.clone(),
+                at: Instant::now(),
+            },
+        );
+        Ok(principal)
+    }
+
+    /// Whether an already verified principal still holds: not expired, not revoked as far as
+    /// this instance knows. Needs no database, so open streams can ask it as often as they like
+    /// and it answers during an outage.
+    pub fn standing(&self, principal: &Principal) -> Result<(), AuthError> {
+        if principal.expires_at <= now_micros() {
             return Err(AuthError::Expired);
         }
-        let principal = Arc::new(Principal::from_record(&record));
-        self.cache.insert(fingerprint, (epoch, principal.clone()));
-        Ok(principal)
+        let revoked = self
+            .revoked
+            .read()
+            .map_or(true, |ids| ids.contains_key(&principal.token_id));
+        if revoked {
+            return Err(AuthError::Revoked);
+        }
+        Ok(())
+    }
+
+    /// Changes whenever this instance learns of a revocation; what open streams wait on.
+    pub fn revocations(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.revocations.subscribe()
     }
 
     fn verify_signature(&self, token: &str) -> Result<Claims, AuthError> {
@@ -279,35 +362,54 @@ impl TokenService {
             })
     }
 
-    /// Revokes a token and forgets every cached verification on this instance.
-    pub async fn revoke(&self, actor: &Actor, id: &str) -> Result<TokenRecord, StoreError> {
-        let record = tokens::revoke(&self.store, actor, id).await?;
-        self.forget_verifications();
-        Ok(record)
+    /// Revokes a token and every token it issued (transitively); returns the token's record
+    /// followed by those of the tokens revoked with it. This instance refuses them all at once.
+    pub async fn revoke(&self, actor: &Actor, id: &str) -> Result<Vec<TokenRecord>, StoreError> {
+        let records = tokens::revoke(&self.store, actor, id).await?;
+        self.remember_revoked(records.iter().map(|r| (r.id.clone(), r.expires_at)));
+        Ok(records)
     }
 
-    /// Makes every verification cached so far stale.
-    fn forget_verifications(&self) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        self.cache.invalidate_all();
+    /// Adds ids to the revoked set (pruning expired ones) and wakes whoever waits on a change.
+    fn remember_revoked(&self, ids: impl IntoIterator<Item = (String, i64)>) {
+        let now = now_micros();
+        let added = match self.revoked.write() {
+            Ok(mut revoked) => {
+                revoked.retain(|_, expires_at| *expires_at > now);
+                let before = revoked.len();
+                revoked.extend(ids.into_iter().filter(|(_, expires_at)| *expires_at > now));
+                revoked.len() != before
+            }
+            // A poisoned set refuses every token (see `standing`): fail closed.
+            Err(_) => true,
+        };
+        if added {
+            self.revocations
+                .send_modify(|seen| *seen = seen.wrapping_add(1));
+        }
     }
 
-    /// Polls the store for revocations made elsewhere and forgets cached verifications when one
-    /// appears. Runs until `shutdown` is requested.
-    ///
-    /// The first successful check always counts as a change: a verification cached before the
-    /// watcher's first read could predate a revocation that read already includes.
+    /// Polls the store for revocations made elsewhere and adds them to the revoked set when the
+    /// marker changes. Runs until `shutdown` is requested. While the database is down the set
+    /// is kept as it was: revocations seen before an outage still apply during it.
     pub async fn watch_revocations(self: Arc<Self>, every: Duration, shutdown: Shutdown) {
         let mut seen = None;
         let mut ticker = tokio::time::interval(every);
         while shutdown.next_tick(&mut ticker).await {
-            match tokens::revocation_marker(&self.store).await {
-                Ok(marker) if Some(marker) != seen => {
-                    self.forget_verifications();
+            let marker = match tokens::revocation_marker(&self.store).await {
+                Ok(marker) if Some(marker) != seen => marker,
+                Ok(_) => continue,
+                Err(error) => {
+                    tracing::debug!(%error, "revocation check failed");
+                    continue;
+                }
+            };
+            match tokens::revoked_ids(&self.store, now_micros()).await {
+                Ok(ids) => {
+                    self.remember_revoked(ids);
                     seen = Some(marker);
                 }
-                Ok(_) => {}
-                Err(error) => tracing::debug!(%error, "revocation check failed"),
+                Err(error) => tracing::debug!(%error, "reading revoked tokens failed"),
             }
         }
     }
@@ -321,5 +423,7 @@ pub fn admin_request(name: &str) -> TokenRequest {
         projects: Access::All,
         environments: Access::All,
         ttl_secs: 90 * 24 * 3600,
+        // Issued from the host: no issuer to outlive.
+        not_after: None,
     }
 }

@@ -67,14 +67,16 @@ impl Snapshots {
     }
 
     /// Tells the other instances that `project` changed (best effort; the poller is the net).
-    pub(super) async fn announce(&self, project: &str) {
+    /// Returns at once: the announcement is sent in the background, so a slow or dead Redis
+    /// never delays the write that caused it.
+    pub(super) fn announce(&self, project: &str) {
         if let Some(redis) = &self.redis {
             let message = Announcement {
                 origin: self.instance.clone(),
                 project: project.to_owned(),
             };
             if let Ok(payload) = serde_json::to_vec(&message) {
-                redis.publish(BUS_CHANNEL, &payload).await;
+                redis.publish_in_background(BUS_CHANNEL, payload);
             }
         }
     }

@@ -33,12 +33,20 @@ pub struct EnvironmentSnapshot {
     pub gzip: Bytes,
     /// Strong validator: `"<revision>-<16 hex digits of SHA-256(body)>"`.
     pub etag: HeaderValue,
+    /// The environment and every ancestor it inherits config from, nearest first: a token
+    /// is served this snapshot only if it reaches all of them (the config in `body` holds
+    /// their values).
+    pub lineage: Vec<String>,
 }
 
 impl EnvironmentSnapshot {
     /// Compiles, serializes and compresses `snapshot`. CPU-bound (milliseconds for large
     /// snapshots), so callers run it off the async workers.
-    pub fn build(environment_id: String, snapshot: &Snapshot) -> anyhow::Result<Self> {
+    pub fn build(
+        environment_id: String,
+        lineage: Vec<String>,
+        snapshot: &Snapshot,
+    ) -> anyhow::Result<Self> {
         let body = serde_json::to_vec(snapshot).context("serializing a snapshot")?;
         let digest = Sha256::digest(&body);
         let short: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
@@ -59,6 +67,7 @@ impl EnvironmentSnapshot {
             body: Bytes::from(body),
             gzip: Bytes::from(gzip),
             etag,
+            lineage,
         })
     }
 }

@@ -5,10 +5,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures_util::StreamExt;
+
 use super::map::{self, Map};
 use super::{EnvironmentSnapshot, Snapshots};
 use crate::store::snapshots::{self, EnvironmentRevision};
 use crate::store::{StoreError, StoreResult, environments};
+
+/// Environments read at once when many changed together (one write to a parent reaches all its
+/// children); the pool bounds the connections they take.
+const CONCURRENT_READS: usize = 8;
 
 impl Snapshots {
     /// Brings the cached entries of `scope` (one project, or every project for `None`) in line
@@ -23,11 +29,11 @@ impl Snapshots {
     ) -> StoreResult<()> {
         let entries = self.entries.load_full();
         let mut next = (*entries).clone();
-        let mut first_error = None;
         let listed: HashMap<(&str, &str), &EnvironmentRevision> = current
             .iter()
             .map(|r| ((r.project.as_str(), r.environment.as_str()), r))
             .collect();
+        let mut stale = Vec::new();
         for (project, envs) in &*entries {
             if scope.is_some_and(|p| p != project) {
                 continue;
@@ -44,12 +50,32 @@ impl Snapshots {
                 if !force && i64::try_from(entry.revision).ok() == Some(row.revision) {
                     continue;
                 }
-                match self.build(&row.environment_id).await {
-                    Ok(Some(fresh)) => map::insert(&mut next, fresh),
-                    Ok(None) => map::remove(&mut next, project, environment),
-                    Err(error) => {
-                        first_error.get_or_insert(error);
-                    }
+                stale.push((
+                    project.clone(),
+                    environment.clone(),
+                    row.environment_id.clone(),
+                ));
+            }
+        }
+        // A change to a project reaches every environment inheriting from it: read them side by
+        // side, so that converging takes about one read whatever the fan-out.
+        // The futures are made before they become a stream: a stream of `map` over borrowing
+        // closures is not provably `Send` to the compiler.
+        let reads: Vec<_> = stale
+            .into_iter()
+            .map(|(project, environment, id)| async move {
+                let result = self.build(&id).await;
+                (project, environment, result)
+            })
+            .collect();
+        let mut built = futures_util::stream::iter(reads).buffer_unordered(CONCURRENT_READS);
+        let mut first_error = None;
+        while let Some((project, environment, result)) = built.next().await {
+            match result {
+                Ok(Some(fresh)) => map::insert(&mut next, fresh),
+                Ok(None) => map::remove(&mut next, &project, &environment),
+                Err(error) => {
+                    first_error.get_or_insert(error);
                 }
             }
         }
@@ -89,18 +115,28 @@ impl Snapshots {
             Some(snapshot) => snapshot,
             None => match snapshots::load(&self.store, environment_id).await {
                 Ok(snapshot) => {
-                    self.share_in_redis(environment_id, &snapshot).await;
+                    self.share_in_redis(environment_id, &snapshot);
                     snapshot
                 }
                 Err(StoreError::Absent(_) | StoreError::NotFound) => return Ok(None),
                 Err(error) => return Err(error),
             },
         };
+        // Read after the snapshot: a re-parenting in between bumps the revision, and the
+        // reload it triggers reads both again.
+        let lineage = match environments::lineage_of(&self.store, environment_id).await {
+            Ok(lineage) => lineage,
+            Err(StoreError::Absent(_) | StoreError::NotFound) => return Ok(None),
+            Err(error) => return Err(error),
+        };
         let id = environment_id.to_owned();
-        let entry = tokio::task::spawn_blocking(move || EnvironmentSnapshot::build(id, &snapshot))
-            .await
-            .map_err(|e| StoreError::Other(anyhow::anyhow!("building a snapshot panicked: {e}")))?
-            .map_err(StoreError::Other)?;
+        let entry =
+            tokio::task::spawn_blocking(move || EnvironmentSnapshot::build(id, lineage, &snapshot))
+                .await
+                .map_err(|e| {
+                    StoreError::Other(anyhow::anyhow!("building a snapshot panicked: {e}"))
+                })?
+                .map_err(StoreError::Other)?;
         Ok(Some(Arc::new(entry)))
     }
 

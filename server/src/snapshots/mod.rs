@@ -140,14 +140,14 @@ impl Snapshots {
         let _writer = self.writer.lock().await;
         if self.peek(project, environment).is_none() {
             drop(_writer);
-            self.announce(project).await;
+            self.announce(project);
             return;
         }
         if let Err(error) = self.load_locked(project, environment).await {
             tracing::warn!(%error, project, environment, "reloading a snapshot failed; the poller will retry");
         }
         drop(_writer);
-        self.announce(project).await;
+        self.announce(project);
     }
 
     /// Re-reads every cached environment of a project (flag definitions and segments reach all
@@ -166,6 +166,6 @@ impl Snapshots {
             tracing::warn!(%error, project, "reloading a project's snapshots failed; the poller will retry");
         }
         drop(_writer);
-        self.announce(project).await;
+        self.announce(project);
     }
 }

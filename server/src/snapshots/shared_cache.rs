@@ -19,9 +19,10 @@ fn redis_key(environment_id: &str, revision: i64) -> String {
 
 impl Snapshots {
     /// The environment's snapshot at its current revision from the shared Redis cache: one
-    /// small query for the revision instead of the full snapshot read. `None` on any miss.
+    /// small query for the revision instead of the full snapshot read. `None` on any miss, and
+    /// at once (without that query) while Redis is known to be down.
     pub(super) async fn cached_in_redis(&self, environment_id: &str) -> Option<Snapshot> {
-        let redis = self.redis.as_ref()?;
+        let redis = self.redis.as_ref().filter(|redis| redis.is_up())?;
         let revision = snapshots::revision(&self.store, environment_id)
             .await
             .ok()??;
@@ -33,16 +34,17 @@ impl Snapshots {
     }
 
     /// Shares a snapshot read from the database with the other instances (best effort). A
-    /// snapshot holds flags, segments and config, never a secret.
-    pub(super) async fn share_in_redis(&self, environment_id: &str, snapshot: &Snapshot) {
-        let Some(redis) = &self.redis else { return };
+    /// snapshot holds flags, segments and config, never a secret. Returns at once: the `SET`
+    /// runs in the background.
+    pub(super) fn share_in_redis(&self, environment_id: &str, snapshot: &Snapshot) {
+        let Some(redis) = self.redis.as_ref().filter(|redis| redis.is_up()) else {
+            return;
+        };
         let Ok(revision) = i64::try_from(snapshot.revision) else {
             return;
         };
         if let Ok(body) = serde_json::to_vec(snapshot) {
-            redis
-                .set_bytes(&redis_key(environment_id, revision), &body, REDIS_TTL)
-                .await;
+            redis.set_in_background(&redis_key(environment_id, revision), body, REDIS_TTL);
         }
     }
 }

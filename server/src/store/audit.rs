@@ -136,6 +136,10 @@ pub struct Filter {
     /// Only events older than this id (the pagination cursor).
     pub before_id: Option<i64>,
     pub limit: i64,
+    /// Only events of these environments and project-wide events of a project (`None`: any).
+    /// Events outside projects (tokens, keys) are left out too: they describe every
+    /// environment's tokens.
+    pub environments: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -189,6 +193,13 @@ pub async fn list(store: &Store, filter: &Filter) -> StoreResult<Vec<AuditEvent>
     }
     if let Some(project) = &filter.project {
         push(&mut sql, " AND project = #", Bind::Text(project.clone()));
+    }
+    if let Some(allowed) = &filter.environments {
+        sql.push_str(" AND ((environment IS NULL AND project IS NOT NULL)");
+        for name in allowed {
+            push(&mut sql, " OR environment = #", Bind::Text(name.clone()));
+        }
+        sql.push(')');
     }
     if let Some(actor) = &filter.actor {
         push(

@@ -9,6 +9,7 @@ use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use super::audit::{self, Actor, Change};
 use super::lookup::project_id;
 use super::{Store, StoreError, StoreResult, format_micros, now_micros};
+use crate::changes::{Changed, Committed};
 use crate::domain::Slug;
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -138,7 +139,7 @@ pub async fn create(
     actor: &Actor,
     project: &str,
     new: NewEnvironment<'_>,
-) -> StoreResult<Environment> {
+) -> StoreResult<Committed<Environment>> {
     let mut tx = store.begin_write().await?;
     let project_id = project_id(&mut *tx, project).await?;
     let parent_id = match new.parent {
@@ -182,7 +183,8 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    Ok(created)
+    // A new environment with a parent serves what it inherits from its first request on.
+    Ok(Committed::new(created, Changed::project(project)))
 }
 
 /// A page of the project's environments in their order, after the cursor `(position, name)`.
@@ -228,7 +230,7 @@ pub async fn update(
     project: &str,
     name: &str,
     patch: EnvironmentPatch<'_>,
-) -> StoreResult<Environment> {
+) -> StoreResult<Committed<Environment>> {
     let mut tx = store.begin_write().await?;
     let before = fetch(&mut tx, project, name).await?;
     let parent_id: Option<String> = match patch.parent {
@@ -271,7 +273,13 @@ pub async fn update(
     )
     .await?;
     tx.commit().await?;
-    Ok(after)
+    // A new parent changes what this environment and its children inherit.
+    let changed = if patch.parent.is_some() {
+        Changed::project(project)
+    } else {
+        Changed::Nothing
+    };
+    Ok(Committed::new(after, changed))
 }
 
 /// Deletes an environment. Refused while another environment inherits from it; one that still
@@ -283,7 +291,7 @@ pub async fn delete(
     project: &str,
     name: &str,
     confirmed: bool,
-) -> StoreResult<()> {
+) -> StoreResult<Committed<()>> {
     let mut tx = store.begin_write().await?;
     let env = fetch(&mut tx, project, name).await?;
     let children: Vec<String> =
@@ -324,7 +332,27 @@ pub async fn delete(
     )
     .await?;
     tx.commit().await?;
-    Ok(())
+    // The project's snapshots drop the deleted environment's entry.
+    Ok(Committed::new((), Changed::project(project)))
+}
+
+/// The names of the environment and of every ancestor it inherits from, nearest first: every
+/// environment whose values a resolved read of `name` may show.
+#[tracing::instrument(skip_all, fields(project = %project, environment = %name))]
+pub async fn lineage(store: &Store, project: &str, name: &str) -> StoreResult<Vec<String>> {
+    let id = super::lookup::environment_id(store.pool(), project, name).await?;
+    lineage_of(store, &id).await
+}
+
+/// [`lineage`] of the environment with this id.
+#[tracing::instrument(skip_all)]
+pub async fn lineage_of(store: &Store, environment_id: &str) -> StoreResult<Vec<String>> {
+    let mut conn = store.pool().acquire().await?;
+    Ok(super::config::chain(&mut conn, environment_id)
+        .await?
+        .into_iter()
+        .map(|(_, name)| name)
+        .collect())
 }
 
 /// How many items the environment holds: flag states, config overrides and secrets.

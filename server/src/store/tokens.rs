@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::audit::{self, Actor, Change};
-use super::{Store, StoreResult, format_micros, now_micros};
+use super::{Store, StoreError, StoreResult, format_micros, now_micros};
 use crate::domain::{Access, Scope, ScopeSet};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,6 +102,22 @@ pub async fn insert(
     actor: &Actor,
     record: &TokenRecord,
 ) -> StoreResult<()> {
+    if let Some(issuer) = &record.created_by {
+        // Locks the issuer's row (a no-op update) so that a concurrent revocation of the issuer
+        // either waits for this insert and then revokes the new token with it, or committed
+        // first and this issue is refused: no token outlives its issuer's revocation.
+        let live = sqlx::query(
+            "UPDATE tokens SET revoked_at = revoked_at WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(issuer.clone())
+        .execute(&mut *conn)
+        .await?;
+        if live.rows_affected() == 0 {
+            return Err(StoreError::Refused(
+                "the issuing token was revoked; nothing was issued".into(),
+            ));
+        }
+    }
     sqlx::query(
         "INSERT INTO tokens (id, name, scopes, projects, environments, created_at, expires_at, revoked_at, created_by) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)",
@@ -159,9 +175,11 @@ pub async fn list(
     rows.iter().map(TokenRecord::from_row).collect()
 }
 
-/// Marks the token revoked (idempotent: revoking twice keeps the first time).
+/// Marks the token revoked, and with it every token it issued, transitively, each with its own
+/// `token.revoke` audit event (those revoked with their issuer name it in `after`). Idempotent:
+/// revoking twice keeps the first time. Returns the token first, then the ones revoked with it.
 #[tracing::instrument(skip_all)]
-pub async fn revoke(store: &Store, actor: &Actor, id: &str) -> StoreResult<TokenRecord> {
+pub async fn revoke(store: &Store, actor: &Actor, id: &str) -> StoreResult<Vec<TokenRecord>> {
     let mut tx = store.begin_write().await?;
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM tokens WHERE id = $1"
@@ -169,31 +187,75 @@ pub async fn revoke(store: &Store, actor: &Actor, id: &str) -> StoreResult<Token
     .bind(id.to_owned())
     .fetch_one(&mut *tx)
     .await?;
+    let now = now_micros();
     let mut record = TokenRecord::from_row(&row)?;
     if record.revoked_at.is_none() {
-        let now = now_micros();
-        sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(id.to_owned())
-            .execute(&mut *tx)
-            .await?;
-        record.revoked_at = Some(now);
-        audit::append(
-            &mut tx,
-            actor,
-            Change {
-                action: "token.revoke",
-                project: None,
-                environment: None,
-                target: format!("token/{id}"),
-                before: Some(record.audit_view()),
-                after: None,
-            },
-        )
+        mark_revoked(&mut tx, actor, &mut record, now, None).await?;
+    }
+    let mut revoked = vec![record];
+    // Breadth first through the issued tokens. Children of an already revoked token are still
+    // visited: tokens issued before this rule existed are revoked with their issuer too.
+    let mut next = 0;
+    while let Some(issuer) = revoked.get(next).map(|r| r.id.clone()) {
+        next += 1;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM tokens WHERE created_by = $1 AND revoked_at IS NULL ORDER BY id"
+        )))
+        .bind(issuer.clone())
+        .fetch_all(&mut *tx)
         .await?;
+        for row in &rows {
+            let mut child = TokenRecord::from_row(row)?;
+            mark_revoked(&mut tx, actor, &mut child, now, Some(&issuer)).await?;
+            revoked.push(child);
+        }
     }
     tx.commit().await?;
-    Ok(record)
+    Ok(revoked)
+}
+
+/// Sets `revoked_at` and appends the audit event; `because` names the revoked issuer when the
+/// token is revoked with it.
+async fn mark_revoked(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    record: &mut TokenRecord,
+    now: i64,
+    because: Option<&str>,
+) -> StoreResult<()> {
+    sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(record.id.clone())
+        .execute(&mut *conn)
+        .await?;
+    record.revoked_at = Some(now);
+    audit::append(
+        conn,
+        actor,
+        Change {
+            action: "token.revoke",
+            project: None,
+            environment: None,
+            target: format!("token/{}", record.id),
+            before: Some(record.audit_view()),
+            after: because.map(|issuer| json!({ "revoked_with": format!("token/{issuer}") })),
+        },
+    )
+    .await
+}
+
+/// Revoked tokens that have not expired yet (id and expiry): what every instance must refuse
+/// even from its cache.
+pub async fn revoked_ids(store: &Store, now: i64) -> StoreResult<Vec<(String, i64)>> {
+    let rows = sqlx::query(
+        "SELECT id, expires_at FROM tokens WHERE revoked_at IS NOT NULL AND expires_at > $1",
+    )
+    .bind(now)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("id")?, row.try_get("expires_at")?)))
+        .collect()
 }
 
 /// A value that changes whenever any token is revoked; instances compare it to drop cached

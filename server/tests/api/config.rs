@@ -371,7 +371,8 @@ async fn config_scopes_are_separate_from_flags(backend: Backend) {
     let (flags_only, _) = app
         .issue_token(json!({ "name": "sdk", "scopes": ["flags:read", "flags:write"] }))
         .await;
-    let (reader, _) = app.issue_token(json!({ "name": "reader", "scopes": ["config:read"], "projects": ["shop"], "environments": ["production"] })).await;
+    // Production inherits from base: reading its config reads base's values too.
+    let (reader, _) = app.issue_token(json!({ "name": "reader", "scopes": ["config:read"], "projects": ["shop"], "environments": ["production", "base"] })).await;
     let path = "/v1/projects/shop/environments/production/config";
     assert_problem(
         app.request_as(Some(&flags_only), Method::GET, path)

@@ -98,7 +98,7 @@ async fn malformed_bodies_get_a_problem_that_names_the_field() {
         problem["errors"][0]["message"]
             .as_str()
             .unwrap()
-            .contains("unknown field `colour`")
+            .starts_with("unknown field; expected")
     );
 
     let problem = assert_problem(
@@ -164,7 +164,11 @@ async fn bad_query_parameters_are_named() {
         StatusCode::BAD_REQUEST,
     )
     .await;
-    assert!(problem["detail"].as_str().unwrap().contains("page"));
+    // The unknown name is the caller's text: the answer lists the known ones instead.
+    assert_eq!(
+        problem["detail"],
+        "query: unknown field; expected `limit` or `cursor`"
+    );
 }
 
 async fn a_write_that_fails_midway_leaves_the_previous_state_intact(backend: Backend) {

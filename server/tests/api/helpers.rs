@@ -3,6 +3,8 @@
 
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
+use switchboard_server::keys::{Keyring, MasterKeySource};
+use switchboard_server::store::signing_keys::{self, SigningKey};
 pub use switchboard_test_harness::{
     Backend, NOT_CONFIGURED, TestApp, TestDatabase, free_port, postgres, redis_url, spawn_app,
     spawn_app_with,
@@ -48,4 +50,14 @@ pub fn item_strings(page: &Value, field: &str) -> Vec<String> {
         .iter()
         .map(|item| item[field].as_str().expect("a string field").to_owned())
         .collect()
+}
+
+/// The app's token signing keys (newest first), read as the server reads them: for tests that
+/// sign tokens themselves.
+pub async fn signing_keys_of(app: &TestApp) -> Vec<SigningKey> {
+    let source = MasterKeySource::File(app.data_dir.path().join("master.key"));
+    let (keyring, _) = Keyring::load(&source).unwrap();
+    signing_keys::load_or_create(&app.store, &keyring)
+        .await
+        .unwrap()
 }

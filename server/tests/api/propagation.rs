@@ -14,7 +14,7 @@ use crate::redis::OwnRedis;
 
 /// Instances of one deployment: the first creates the store, the others join it (and share its
 /// Redis prefix, which no other test's apps use).
-async fn instances(count: usize, redis: &str, sync_interval_ms: u64) -> Vec<TestApp> {
+pub(crate) async fn instances(count: usize, redis: &str, sync_interval_ms: u64) -> Vec<TestApp> {
     let backend = postgres().unwrap_or(Backend::Sqlite);
     let first = spawn_app_with(backend, |s| {
         s.redis_url = Some(redis.to_owned());
@@ -41,7 +41,7 @@ async fn instances(count: usize, redis: &str, sync_interval_ms: u64) -> Vec<Test
 const FLAG: &str = "/v1/projects/shop/environments/production/flags/new-checkout";
 
 /// A project with one boolean flag (off) and an SDK token for its production environment.
-async fn prepare(app: &TestApp) -> String {
+pub(crate) async fn prepare(app: &TestApp) -> String {
     app.create_project("shop").await;
     app.create_environment("shop", "production", None).await;
     assert_eq!(

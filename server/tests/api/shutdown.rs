@@ -24,8 +24,8 @@ async fn stopping_the_server_ends_its_background_tasks_before_closing_the_store(
     if with_redis {
         assert_eq!(
             running.count(),
-            3,
-            "revocations, snapshot poller, bus listener"
+            4,
+            "revocations, snapshot poller, bus listener, readiness checks"
         );
     } else {
         assert!(running.count() >= 2, "revocations and the snapshot poller");

@@ -3,10 +3,10 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use switchboard_server::keys::{Keyring, MasterKeySource};
-use switchboard_server::store::signing_keys;
 
-use crate::helpers::{Backend, assert_problem, item_strings, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Backend, assert_problem, item_strings, signing_keys_of, spawn_app, spawn_app_with,
+};
 
 crate::on_both_backends!(
     an_issued_token_is_shown_once_and_listed_without_its_secret,
@@ -231,13 +231,7 @@ async fn a_token_cannot_grant_more_than_its_issuer_holds(backend: Backend) {
 
 async fn forged_expired_and_foreign_tokens_are_unauthorized(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (keyring, _) = Keyring::load(&MasterKeySource::File(
-        app.data_dir.path().join("master.key"),
-    ))
-    .unwrap();
-    let keys = signing_keys::load_or_create(&app.store, &keyring)
-        .await
-        .unwrap();
+    let keys = signing_keys_of(&app).await;
     let key = &keys[0];
     let (_, id) = app
         .issue_token(json!({ "name": "reader", "scopes": ["flags:read"] }))

@@ -1,0 +1,136 @@
+//! The span every request runs in, and the one line its outcome is logged with.
+//!
+//! tracing-actix-web's default span records `http.target` as the path *with its query string*
+//! (where a careless client puts `?access_token=...`) and the error's `Display` and `Debug` as
+//! `exception.message`/`exception.details` (where a validation message may quote a submitted
+//! value); its default feature also logs every 4xx at WARN, so an anonymous client can fill the
+//! disk. This builder records the route pattern and the path only, the problem's `type` slug
+//! instead of its text, logs client errors at DEBUG (with a once-a-minute INFO summary of how
+//! many there were) and server errors at ERROR.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::{Error, HttpMessage};
+use opentelemetry::propagation::Extractor;
+use tracing::Span;
+use tracing::field::Empty;
+use tracing_actix_web::{RequestId, RootSpanBuilder};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::error::ApiError;
+
+/// How often, at most, the count of client errors is logged at INFO.
+const SUMMARY_INTERVAL_SECS: u64 = 60;
+
+/// Client errors since the last summary, and when that summary was written (Unix seconds).
+static CLIENT_ERRORS: AtomicU64 = AtomicU64::new(0);
+static LAST_SUMMARY: AtomicU64 = AtomicU64::new(0);
+
+/// The [`RootSpanBuilder`] of the service; see the module documentation.
+#[derive(Debug)]
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let method = request.method().as_str();
+        let route = request
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let span = tracing::info_span!(
+            "HTTP request",
+            http.method = %method,
+            http.route = %route,
+            // The path without the query string: values in a query never reach a log or span.
+            http.target = %request.path(),
+            http.status_code = Empty,
+            otel.name = %format!("{method} {route}"),
+            otel.kind = "server",
+            otel.status_code = Empty,
+            request_id = %request_id,
+            // The problem `type` slug, never the detail, which may describe submitted input.
+            exception.message = Empty,
+        );
+        // Continue the caller's trace when it sent a `traceparent`.
+        let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+            propagator.extract(&Headers(request.headers()))
+        });
+        let _ = span.set_parent(parent);
+        span
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        let (status, error) = match outcome {
+            Ok(response) => (response.status(), response.response().error()),
+            Err(error) => (error.as_response_error().status_code(), Some(error)),
+        };
+        span.record("http.status_code", status.as_u16());
+        span.record(
+            "otel.status_code",
+            if status.is_server_error() {
+                "ERROR"
+            } else {
+                "OK"
+            },
+        );
+        let problem = error.map(|error| match error.as_error::<ApiError>() {
+            Some(api) => api.slug(),
+            None => "http",
+        });
+        if let Some(problem) = problem {
+            span.record("exception.message", problem);
+        }
+        let problem = problem.unwrap_or("none");
+        if status.is_server_error() {
+            tracing::error!(parent: &span, status = status.as_u16(), problem, "request failed");
+        } else if status.is_client_error() {
+            tracing::debug!(parent: &span, status = status.as_u16(), problem, "request refused");
+            count_client_error();
+        } else if status == StatusCode::SWITCHING_PROTOCOLS {
+            tracing::debug!(parent: &span, "protocol switched");
+        }
+    }
+}
+
+/// Counts a client error and, at most once a minute, logs how many there were at INFO: an
+/// operator sees a flood without the flood being written line by line.
+fn count_client_error() {
+    CLIENT_ERRORS.fetch_add(1, Ordering::Relaxed);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let last = LAST_SUMMARY.load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= SUMMARY_INTERVAL_SECS
+        && LAST_SUMMARY
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let count = CLIENT_ERRORS.swap(0, Ordering::Relaxed);
+        tracing::info!(
+            client_errors = count,
+            interval_secs = SUMMARY_INTERVAL_SECS,
+            "client errors (4xx) since the last summary; each is logged at DEBUG"
+        );
+    }
+}
+
+/// Request headers as an OpenTelemetry propagation carrier.
+struct Headers<'a>(&'a actix_web::http::header::HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|name| name.as_str()).collect()
+    }
+}
