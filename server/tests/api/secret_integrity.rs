@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use switchboard_server::store::Store;
 
-use crate::helpers::{Backend, TestApp, assert_problem, spawn_app};
+use crate::helpers::{Backend, TestApp, assert_problem};
+use crate::secrets::{SECRETS, shop};
 
 crate::on_both_backends!(
     moving_a_secrets_current_version_back_is_refused_instead_of_serving_the_old_value,
@@ -22,15 +23,6 @@ crate::on_both_backends!(
     secrets_stored_before_tags_existed_are_tagged_by_the_upgrade_and_still_read,
 );
 
-const SECRETS: &str = "/v1/projects/shop/environments/production/secrets";
-
-async fn shop(backend: Backend) -> TestApp {
-    let app = spawn_app(backend).await;
-    app.create_project("shop").await;
-    app.create_environment("shop", "production", None).await;
-    app
-}
-
 async fn put_secret(app: &TestApp, name: &str, value: &str) {
     let response = app
         .request(Method::PUT, &format!("{SECRETS}/{name}"))
@@ -41,6 +33,14 @@ async fn put_secret(app: &TestApp, name: &str, value: &str) {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
+/// The shop with secret `name` written twice: `old`, then `new` (current, version 2).
+async fn two_versions(backend: Backend, name: &str, old: &str, new: &str) -> TestApp {
+    let app = shop(backend).await;
+    put_secret(&app, name, old).await;
+    put_secret(&app, name, new).await;
+    app
+}
+
 async fn tamper(app: &TestApp, statement: &'static str) {
     sqlx::query(statement)
         .execute(app.store.pool())
@@ -48,44 +48,32 @@ async fn tamper(app: &TestApp, statement: &'static str) {
         .unwrap();
 }
 
-/// Reading `name` and exporting are both refused as undecryptable, naming `name` in the read,
-/// and neither answer carries `old` (the value the rows now point at).
-async fn assert_refused(app: &TestApp, name: &str, old: &str) {
-    let problem = assert_problem(
-        app.get(&format!("{SECRETS}/{name}")).await,
-        StatusCode::INTERNAL_SERVER_ERROR,
-    )
-    .await;
+/// `path` answers `secret-undecryptable` with `detail` in its text and without `value`.
+async fn assert_undecryptable(app: &TestApp, path: &str, detail: &str, value: &str) {
+    let problem = assert_problem(app.get(path).await, StatusCode::INTERNAL_SERVER_ERROR).await;
     assert_eq!(
         problem["type"],
         "urn:switchboard:problem:secret-undecryptable"
     );
     assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("'{name}'")),
+        problem["detail"].as_str().unwrap().contains(detail),
         "{problem}"
     );
-    assert!(!problem.to_string().contains(old), "never the old value");
-    let export = assert_problem(
-        app.get(&format!("{SECRETS}/export")).await,
-        StatusCode::INTERNAL_SERVER_ERROR,
-    )
-    .await;
-    assert_eq!(
-        export["type"],
-        "urn:switchboard:problem:secret-undecryptable"
-    );
-    assert!(!export.to_string().contains(old), "never the old value");
+    assert!(!problem.to_string().contains(value), "never the value");
+}
+
+/// Reading `name` and exporting are both refused as undecryptable, naming `name` in the read,
+/// and neither answer carries `old` (the value the rows now point at).
+async fn assert_refused(app: &TestApp, name: &str, old: &str) {
+    let named = format!("'{name}'");
+    assert_undecryptable(app, &format!("{SECRETS}/{name}"), &named, old).await;
+    assert_undecryptable(app, &format!("{SECRETS}/export"), "", old).await;
 }
 
 async fn moving_a_secrets_current_version_back_is_refused_instead_of_serving_the_old_value(
     backend: Backend,
 ) {
-    let app = shop(backend).await;
-    put_secret(&app, "DB_PASSWORD", "leaked-last-month").await;
-    put_secret(&app, "DB_PASSWORD", "rotated-today").await;
+    let app = two_versions(backend, "DB_PASSWORD", "leaked-last-month", "rotated-today").await;
 
     tamper(
         &app,
@@ -97,9 +85,7 @@ async fn moving_a_secrets_current_version_back_is_refused_instead_of_serving_the
 }
 
 async fn deleting_a_secrets_newest_version_row_is_refused(backend: Backend) {
-    let app = shop(backend).await;
-    put_secret(&app, "API_KEY", "first").await;
-    put_secret(&app, "API_KEY", "second").await;
+    let app = two_versions(backend, "API_KEY", "first", "second").await;
 
     // The newest version gone, the pointer left as it was: no longer a 404 that an export
     // would stop on without an alert.
@@ -168,23 +154,8 @@ async fn a_secret_row_deleted_in_the_database_fails_the_export_instead_of_vanish
 
     tamper(&app, "DELETE FROM secrets WHERE name = 'GONE'").await;
 
-    let problem = assert_problem(
-        app.get(&format!("{SECRETS}/export")).await,
-        StatusCode::INTERNAL_SERVER_ERROR,
-    )
-    .await;
-    assert_eq!(
-        problem["type"],
-        "urn:switchboard:problem:secret-undecryptable"
-    );
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("list of secrets"),
-        "{problem}"
-    );
-    assert!(!problem.to_string().contains("kept"));
+    let export = format!("{SECRETS}/export");
+    assert_undecryptable(&app, &export, "list of secrets", "kept").await;
     // The secrets still there still read one by one.
     let kept: Value = app
         .get(&format!("{SECRETS}/KEEP"))
@@ -196,9 +167,7 @@ async fn a_secret_row_deleted_in_the_database_fails_the_export_instead_of_vanish
 }
 
 async fn a_secret_whose_tag_was_stripped_is_refused(backend: Backend) {
-    let app = shop(backend).await;
-    put_secret(&app, "PIN", "1234").await;
-    put_secret(&app, "PIN", "5678").await;
+    let app = two_versions(backend, "PIN", "1234", "5678").await;
 
     tamper(
         &app,
@@ -241,19 +210,8 @@ async fn a_deleted_secret_put_back_in_the_database_fails_the_export(backend: Bac
     .await
     .unwrap();
 
-    let problem = assert_problem(
-        app.get(&format!("{SECRETS}/export")).await,
-        StatusCode::INTERNAL_SERVER_ERROR,
-    )
-    .await;
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("list of secrets"),
-        "{problem}"
-    );
-    assert!(!problem.to_string().contains("retired-value"));
+    let export = format!("{SECRETS}/export");
+    assert_undecryptable(&app, &export, "list of secrets", "retired-value").await;
 }
 
 async fn secrets_stored_before_tags_existed_are_tagged_by_the_upgrade_and_still_read(

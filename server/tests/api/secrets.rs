@@ -14,9 +14,9 @@ crate::on_both_backends!(
     the_master_key_rotates_under_a_running_server,
 );
 
-const SECRETS: &str = "/v1/projects/shop/environments/production/secrets";
+pub const SECRETS: &str = "/v1/projects/shop/environments/production/secrets";
 
-async fn shop(backend: Backend) -> TestApp {
+pub async fn shop(backend: Backend) -> TestApp {
     let app = spawn_app(backend).await;
     prepare(&app).await;
     app
