@@ -185,7 +185,7 @@ fn show_initial_admin_token(data_dir: &std::path::Path, token: &str) -> anyhow::
             "=====================================================\n"
         )?;
     } else {
-        std::fs::create_dir_all(data_dir)?;
+        crate::local_files::create_private_dir(data_dir)?;
         let path = data_dir.join("initial-admin-token");
         // Written aside and renamed, so a reader never sees a half-written file.
         let partial = data_dir.join("initial-admin-token.partial");

@@ -151,7 +151,7 @@ impl Keyring {
         ));
         key.zeroize();
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| {
+            crate::local_files::create_private_dir(dir).with_context(|| {
                 format!("SWITCHBOARD_DATA_DIR: cannot create {}", dir.display())
             })?;
         }
@@ -175,6 +175,19 @@ impl Keyring {
             .get(&self.active)
             .context("active master key missing from keyring")?;
         Ok((self.active.clone(), seal(&key.0, plaintext, aad)?))
+    }
+
+    /// A 256-bit subkey of master key `key_id` for one purpose named by `label`:
+    /// HKDF-Expand(PRK = master key, info = label, L = 32) of RFC 5869, i.e.
+    /// `HMAC-SHA256(master key, label || 0x01)`. The Extract step is skipped because a master
+    /// key is already 32 uniformly random bytes (RFC 5869 §3.3). Distinct labels give
+    /// independent keys, so a subkey never doubles as an encryption key.
+    pub fn derive(&self, key_id: &str, label: &[u8]) -> Result<Zeroizing<[u8; 32]>, UnwrapError> {
+        let key = self
+            .keys
+            .get(key_id)
+            .ok_or_else(|| UnwrapError::UnknownKey(key_id.to_string()))?;
+        Ok(Zeroizing::new(hmac_sha256(&key.0, &[label, &[1]])))
     }
 
     /// Decrypts what [`wrap`](Self::wrap) produced with key `key_id` and the same `aad`.
@@ -230,6 +243,28 @@ pub fn open(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u
         .map_err(|_| UnwrapError::Corrupt)
 }
 
+/// HMAC-SHA256 (RFC 2104) of the concatenation of `parts` under `key` (at most one block,
+/// 64 bytes: every key here is 32).
+pub fn hmac_sha256(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut pad = Zeroizing::new([0u8; 64]);
+    pad[..32].copy_from_slice(key);
+    let mut inner = Sha256::new();
+    inner.update(pad.map(|b| b ^ 0x36));
+    for part in parts {
+        inner.update(part);
+    }
+    let mut outer = Sha256::new();
+    outer.update(pad.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+/// Compares two tags in time independent of where they differ.
+pub fn tags_equal(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Writes a file only its owner can read (0600 on Unix), refusing to overwrite.
 pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
@@ -248,6 +283,24 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hmac_matches_the_rfc_4231_vector_for_a_32_byte_key() {
+        // RFC 4231 has no 32-byte-key case; this is HMAC-SHA256(key = 0x01..=0x20, "abc"),
+        // cross-checked with Python's `hmac` module.
+        let key: [u8; 32] = std::array::from_fn(|i| i as u8 + 1);
+        let tag = hmac_sha256(&key, &[b"a", b"bc"]);
+        assert_eq!(
+            hex(&tag),
+            "a21b1f5d4cf4f73a4dd939750f7a066a7f98cc131cb16a6692759021cfab8181"
+        );
+        assert!(tags_equal(&tag, &tag));
+        assert!(!tags_equal(&tag, &tag[..31]));
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
 
     fn key_text(id: &str, byte: u8) -> String {
         format!("{id}:{}", BASE64.encode([byte; 32]))

@@ -12,8 +12,11 @@
 //! - [`store`]: the database behind one `sqlx` `Any` pool (SQLite by default, PostgreSQL in
 //!   production); one module per resource, every write recorded in the audit log in the same
 //!   transaction.
+//! - [`local_files`]: the data directory and its files, private to the service's account.
 //! - [`keys`]: the master keyring and the envelope used to keep server keys encrypted at rest.
 //! - [`secrets`]: envelope encryption of secret values and the zeroizing wrapper they live in.
+//! - [`secret_integrity`]: the tags that bind secrets' current versions and lists (rollback
+//!   detection).
 //! - [`auth`]: JWT issuing and verification, the verified-token cache, and the extractor that
 //!   turns a request into a typed, authorized [`auth::Principal`].
 //! - [`snapshots`]: the in-memory cache of environments' SDK snapshots (compiled, serialized and
@@ -42,9 +45,11 @@ pub mod domain;
 pub mod error;
 pub mod export;
 pub mod keys;
+pub mod local_files;
 pub mod open_files;
 pub mod readiness;
 pub mod redis_connection;
+pub mod secret_integrity;
 pub mod secrets;
 pub mod settings;
 pub mod shutdown;

@@ -19,6 +19,52 @@
 //! ```text
 //! nonce (12 random bytes) || AES-256-GCM ciphertext (len of plaintext) || tag (16 bytes)
 //! ```
+//!
+//! # Metadata integrity
+//!
+//! The associated data above stops a ciphertext from being moved, but not the rows around it
+//! from being rolled back: with write access to the database, moving `secrets.version` back
+//! would serve an older (perhaps leaked) value, and deleting a `secrets` row would drop the
+//! secret from exports without a sound. So the metadata is tagged too
+//! ([`crate::secret_integrity`], kept in step by `store::secret_integrity`):
+//!
+//! ```text
+//! mac key    = HKDF-Expand(PRK = master key `mac_key_id`, info = "switchboard:secret-metadata-mac:v1", L = 32)
+//!            = HMAC-SHA256(master key, info || 0x01)
+//! field(x)   = len(x) as u64 big-endian || x
+//! secrets.mac      = HMAC-SHA256(mac key, field("secret") field(project_id) field(environment_id)
+//!                      field(name) field(version as i64 BE) field(number of version rows as i64 BE))
+//! secret_sets.mac  = HMAC-SHA256(mac key, field("set") field(project_id) field(environment_id)
+//!                      field(version rows in the environment as i64 BE) field(live secrets as u64 BE)
+//!                      then field(name) field(version as i64 BE) per live secret, sorted by name)
+//! ```
+//!
+//! Every secret write and delete re-tags both in its transaction; every read checks the
+//! secret's tag, every export checks each secret's and the list's. A failure is answered as
+//! `secret-undecryptable` naming the secret (`*` for the list) and logged as a SECURITY ALERT
+//! (never a value).
+//!
+//! The MAC key derives from the master key named beside each tag (`mac_key_id`), not from a
+//! separate stored key: nothing new to wrap or back up. Master-key rotation therefore re-tags:
+//! it checks each tag under its old key and re-makes it under the active one (a tag that fails
+//! is left failing, logged and counted), so the old key can be retired afterwards.
+//!
+//! Detected: a current version moved back or forward; a version row deleted or added (the
+//! count changes; deleting the newest one also leaves the pointer on a missing row); a secret
+//! row deleted, added or copied from another environment (export: the list tag); a tag
+//! stripped (`NULL`) or copied from an older state of the row (the version count has grown
+//! since). Rows that existed before tags were introduced are tagged, as they are, by the start
+//! that applies migration `20261202051331`; after that an untagged row is refused.
+//!
+//! Not detected: a consistent rollback of a secret's row, tag, version rows *and* its
+//! environment's list row to an earlier state recorded by the attacker (a restored old
+//! backup looks exactly like that: nothing outside the database remembers later writes);
+//! deleting an environment's rows in every secrets table at once (it then looks like an
+//! environment that never held a secret); and a single read does not check the list, so a
+//! secret row deleted behind our back reads as absent (404), and one deleted through the API
+//! and put back exactly as it was reads again, while the export refuses the list in both cases. Lists and version listings are
+//! metadata and are not checked. A write through the API re-tags, so writing a new value is
+//! the way back after an alert.
 
 use std::fmt;
 

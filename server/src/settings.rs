@@ -236,6 +236,24 @@ impl Settings {
         Duration::from_secs(self.db_timeout_secs)
     }
 
+    /// What must stay private to the service's account on local disk: the data directory,
+    /// the SQLite database with its -wal and -shm files, the master key file and the first
+    /// admin token (see [`crate::local_files`]).
+    pub fn private_paths(&self) -> Vec<PathBuf> {
+        let mut paths = vec![
+            self.data_dir.clone(),
+            self.data_dir.join("initial-admin-token"),
+        ];
+        if let Some(database) = crate::local_files::sqlite_path(&self.effective_database_url()) {
+            paths.extend(crate::local_files::sqlite_files(database));
+        }
+        match self.master_key_source() {
+            MasterKeySource::File(path) | MasterKeySource::Generated(path) => paths.push(path),
+            MasterKeySource::Inline(_) => {}
+        }
+        paths
+    }
+
     pub fn master_key_source(&self) -> MasterKeySource {
         if let Some(inline) = &self.master_key {
             MasterKeySource::Inline(inline.clone())

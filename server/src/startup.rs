@@ -61,7 +61,22 @@ impl Core {
         (keyring, generated_master_key): (Keyring, bool),
         settings: &Settings,
     ) -> anyhow::Result<Self> {
+        // After connecting, so SQLite's -wal and -shm files exist to be checked too.
+        crate::local_files::warn_if_loose(&settings.private_paths());
+        let tags_existing_secrets =
+            crate::store::secret_integrity::applies_tag_migration(&store).await;
         store.migrate().await?;
+        if tags_existing_secrets {
+            let tagged = crate::store::secret_integrity::tag_existing(&store, &keyring)
+                .await
+                .context("tagging existing secrets' metadata")?;
+            if tagged > 0 {
+                tracing::info!(
+                    tagged,
+                    "tagged the metadata of the secrets stored before tags existed"
+                );
+            }
+        }
         let keys = signing_keys::load_or_create(&store, &keyring)
             .await
             .context("loading the token signing keys")?;

@@ -169,7 +169,15 @@ async fn delete(
     state: web::Data<AppState>,
     TypedPath((project, env, name)): TypedPath<(Project, Env, SecretName)>,
 ) -> Result<HttpResponse, ApiError> {
-    secrets::delete(&state.store, &auth.actor, &project, &env, &name).await?;
+    secrets::delete(
+        &state.store,
+        &state.keyring,
+        &auth.actor,
+        &project,
+        &env,
+        &name,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,5 +1,5 @@
 //! Master-key rotation: re-wraps every stored data key (and token signing key) under the
-//! keyring's active master key. Kept apart from the secrets' read/write path because it runs
+//! keyring's active master key, and re-tags secrets' metadata under it. Kept apart from the secrets' read/write path because it runs
 //! over every environment at once, as an operator action (API or CLI), never per request.
 
 use serde::Serialize;
@@ -17,7 +17,11 @@ pub struct Rotation {
     pub active_master_key: String,
     pub rewrapped_secret_keys: u64,
     pub rewrapped_signing_keys: u64,
-    /// Data keys that could not be re-wrapped (unknown master key or tampered); the rest went on.
+    /// Secrets whose metadata tag (see `crate::secrets`) was re-made under the active key, so
+    /// the old key can be retired.
+    pub retagged_secrets: u64,
+    /// Data keys that could not be re-wrapped and metadata tags that did not authenticate
+    /// (unknown master key or tampered); the rest went on.
     pub failed: u64,
 }
 
@@ -85,6 +89,9 @@ pub async fn rotate_master_key(
         }
     }
     report.rewrapped_signing_keys = super::signing_keys::rewrap(store, keyring).await?;
+    let (retagged, failed) = super::secret_integrity::retag_for_rotation(store, keyring).await?;
+    report.retagged_secrets = retagged;
+    report.failed += failed;
     let mut tx = store.begin_write().await?;
     audit::append(
         &mut tx,

@@ -19,13 +19,13 @@ pub mod kill_switch;
 mod lookup;
 pub mod projects;
 pub mod promotion;
+pub mod secret_integrity;
 pub mod secrets;
 pub mod segments;
 pub mod signing_keys;
 pub mod snapshots;
 pub mod tokens;
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -153,7 +153,7 @@ impl Store {
     pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
         let url = settings.effective_database_url();
         if settings.database_url.is_none() {
-            std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            crate::local_files::create_private_dir(&settings.data_dir).with_context(|| {
                 format!(
                     "SWITCHBOARD_DATA_DIR: cannot create {}",
                     settings.data_dir.display()
@@ -175,12 +175,20 @@ impl Store {
             Backend::Postgres
         };
         if backend == Backend::Sqlite
-            && let Some(path) = sqlite_path(url)
+            && let Some(path) = crate::local_files::sqlite_path(url)
             && let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir)
+            crate::local_files::create_private_dir(dir)
                 .with_context(|| format!("DATABASE_URL: cannot create {}", dir.display()))?;
+        }
+        // Created 0600 before SQLite opens it: SQLite would create it 0644 under the usual
+        // umask, and gives its -wal and -shm files the database file's mode.
+        if backend == Backend::Sqlite
+            && let Some(path) = crate::local_files::sqlite_path(url)
+        {
+            crate::local_files::create_private_file_if_absent(path)
+                .with_context(|| format!("DATABASE_URL: cannot create {}", path.display()))?;
         }
         let mut options = AnyPoolOptions::new()
             .max_connections(max_connections)
@@ -261,14 +269,6 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-fn sqlite_path(url: &str) -> Option<&Path> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next()?;
-    (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
 }
 
 #[cfg(test)]

@@ -10,10 +10,12 @@ use sqlx::{AnyConnection, Row};
 
 use super::audit::{self, Actor, Change};
 use super::lookup::environment_ids;
+use super::secret_integrity::{self as integrity, check_list, check_secret_row, tag_from_row};
 use super::{EnvPath, Store, StoreError, StoreResult, WriteIntent, format_micros, now_micros};
 use crate::keys::Keyring;
 // Rotation's old home: `cli.rs` still reaches it through this module.
 pub use super::key_rotation::{Rotation, rotate_master_key};
+use crate::secret_integrity::{SecretState, SetState};
 use crate::secrets::{Binding, Sealed, SecretValue, open_value, seal_value};
 
 /// A secret's metadata; never its value.
@@ -87,6 +89,7 @@ pub async fn write(
     let (project, env) = (at.project, at.environment);
     let mut tx = store.begin_write().await?;
     let place = environment_ids(&mut *tx, project, env).await?;
+    integrity::lock_list(&mut tx, &place.environment_id).await?;
     let current = current_version(&mut tx, &place.environment_id, name).await?;
     let version = current.map_or(0, |(v, _)| v);
     if let Some(expected) = intent.expected
@@ -155,6 +158,17 @@ pub async fn write(
             current: next,
         });
     }
+    // The new current version and history, bound before commit (see `crate::secrets`).
+    integrity::retag_secret(
+        &mut tx,
+        keyring,
+        &place.project_id,
+        &place.environment_id,
+        name,
+        next,
+    )
+    .await?;
+    integrity::retag_list(&mut tx, keyring, &place.project_id, &place.environment_id).await?;
     audit::append(
         &mut tx,
         actor,
@@ -221,10 +235,12 @@ fn open_logged(
 }
 
 /// What a read needs, in one statement: the environment's ids (a missing environment is no
-/// row), the secret's metadata and its current version's sealed value (`NULL`s for a missing
-/// secret).
+/// row), the secret's metadata with its tag and number of versions, and its current version's
+/// sealed value (`NULL`s for a missing secret).
 const READ_ONE: &str = "SELECT p.id AS project_id, e.id AS environment_id, \
-     s.name, s.version, s.created_at, s.updated_at, s.updated_by, \
+     s.name, s.version, s.created_at, s.updated_at, s.updated_by, s.mac_key_id, s.mac, \
+     (SELECT COUNT(*) FROM secret_versions c WHERE c.environment_id = s.environment_id \
+     AND c.name = s.name) AS versions, \
      v.master_key_id, v.wrapped_key, v.ciphertext \
      FROM projects p JOIN environments e ON e.project_id = p.id \
      LEFT JOIN secrets s ON s.environment_id = e.id AND s.name = $3 \
@@ -264,9 +280,19 @@ pub async fn read(
     let meta = meta_from_row(&row)?;
     let (project_id, environment_id): (String, String) =
         (row.try_get("project_id")?, row.try_get("environment_id")?);
-    let sealed = sealed_from_row(&row).ok_or_else(|| {
-        StoreError::Absent(format!("version {} of secret '{name}'", meta.version))
-    })??;
+    check_secret_row(
+        keyring,
+        SecretState {
+            project_id: &project_id,
+            environment_id: &environment_id,
+            name,
+            version: meta.version,
+            versions: row.try_get("versions")?,
+        },
+        tag_from_row(&row, "mac_key_id", "mac")?.as_ref(),
+    )?;
+    let sealed = sealed_from_row(&row)
+        .ok_or_else(|| version_missing(name, &environment_id, meta.version))??;
     let binding = Binding {
         project_id: &project_id,
         environment_id: &environment_id,
@@ -286,6 +312,21 @@ pub async fn read(
     )
     .await?;
     Ok((meta, value))
+}
+
+/// An authenticated current version whose row is gone: tampering, answered like it.
+fn version_missing(name: &str, environment_id: &str, version: i64) -> StoreError {
+    tracing::error!(
+        alert = true,
+        secret = name,
+        version,
+        environment_id,
+        "SECURITY ALERT: a secret's current version is missing from its history"
+    );
+    StoreError::Undecryptable {
+        name: name.to_owned(),
+        reason: "its current version is missing from its history".into(),
+    }
 }
 
 /// The sealed value in a row of [`READ_ONE`] or [`EXPORT_ALL`]; `None` when the version row is
@@ -329,9 +370,17 @@ async fn audit_read(
         .await
 }
 
-/// [`READ_ONE`] for every secret of an environment: one row with `NULL` secret columns when
-/// it has none, no row when the environment does not exist.
+/// [`READ_ONE`] for every secret of an environment, with the environment's list tag and
+/// number of version rows (in the same statement, so they are of the same moment as the rows):
+/// one row with `NULL` secret columns when it has none, no row when the environment does not
+/// exist.
 const EXPORT_ALL: &str = "SELECT p.id AS project_id, e.id AS environment_id, s.name, s.version, \
+     s.mac_key_id, s.mac, \
+     (SELECT COUNT(*) FROM secret_versions c WHERE c.environment_id = s.environment_id \
+     AND c.name = s.name) AS versions, \
+     (SELECT COUNT(*) FROM secret_versions c WHERE c.environment_id = e.id) AS list_versions, \
+     (SELECT l.mac_key_id FROM secret_sets l WHERE l.environment_id = e.id) AS list_key_id, \
+     (SELECT l.mac FROM secret_sets l WHERE l.environment_id = e.id) AS list_mac, \
      v.master_key_id, v.wrapped_key, v.ciphertext \
      FROM projects p JOIN environments e ON e.project_id = p.id \
      LEFT JOIN secrets s ON s.environment_id = e.id \
@@ -362,15 +411,28 @@ pub async fn export(
         )));
     }
     let mut values = Vec::with_capacity(rows.len());
+    let mut listed = Vec::with_capacity(rows.len());
     for row in &rows {
         let Some(name) = row.try_get::<Option<String>, _>("name")? else {
             continue;
         };
         let version: i64 = row.try_get("version")?;
-        let sealed = sealed_from_row(row)
-            .ok_or_else(|| StoreError::Absent(format!("version {version} of secret '{name}'")))??;
         let (project_id, environment_id): (String, String) =
             (row.try_get("project_id")?, row.try_get("environment_id")?);
+        check_secret_row(
+            keyring,
+            SecretState {
+                project_id: &project_id,
+                environment_id: &environment_id,
+                name: &name,
+                version,
+                versions: row.try_get("versions")?,
+            },
+            tag_from_row(row, "mac_key_id", "mac")?.as_ref(),
+        )?;
+        let sealed = sealed_from_row(row)
+            .ok_or_else(|| version_missing(&name, &environment_id, version))??;
+        listed.push((name.clone(), version));
         let binding = Binding {
             project_id: &project_id,
             environment_id: &environment_id,
@@ -380,6 +442,22 @@ pub async fn export(
         let value = open_logged(keyring, binding, &sealed)?;
         values.push((name, value));
     }
+    // The list as a whole: a secret row deleted or added behind our back shows here.
+    let first = &rows[0];
+    let (project_id, environment_id): (String, String) = (
+        first.try_get("project_id")?,
+        first.try_get("environment_id")?,
+    );
+    check_list(
+        keyring,
+        SetState {
+            project_id: &project_id,
+            environment_id: &environment_id,
+            secrets: &listed,
+            versions: first.try_get("list_versions")?,
+        },
+        tag_from_row(first, "list_key_id", "list_mac")?.as_ref(),
+    )?;
     let names: Vec<String> = values.iter().map(|(n, _)| n.clone()).collect();
     drop(conn);
     audit_read(store, actor, project, env, "secret.export", &names).await?;
@@ -446,6 +524,7 @@ pub async fn value_at(
 #[tracing::instrument(skip_all, fields(project = %project, environment = %env, secret = %name))]
 pub async fn delete(
     store: &Store,
+    keyring: &Keyring,
     actor: &Actor,
     project: &str,
     env: &str,
@@ -453,6 +532,7 @@ pub async fn delete(
 ) -> StoreResult<()> {
     let mut tx = store.begin_write().await?;
     let place = environment_ids(&mut *tx, project, env).await?;
+    integrity::lock_list(&mut tx, &place.environment_id).await?;
     let Some((version, _)) = current_version(&mut tx, &place.environment_id, name).await? else {
         return Err(StoreError::Absent(format!(
             "secret '{name}' in environment '{env}'"
@@ -463,6 +543,7 @@ pub async fn delete(
         .bind(name.to_owned())
         .execute(&mut *tx)
         .await?;
+    integrity::retag_list(&mut tx, keyring, &place.project_id, &place.environment_id).await?;
     audit::append(
         &mut tx,
         actor,

@@ -11,14 +11,14 @@ use serde_json::Value;
 use switchboard_server::settings::Settings;
 use switchboard_server::startup::Application;
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+pub const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
 
 /// The binary with a clean environment: no setting leaks in from the developer's shell.
 pub fn switchboard(data_dir: &Path) -> Command {
     with_clean_env(Command::new(BIN), data_dir)
 }
 
-fn with_clean_env(mut command: Command, data_dir: &Path) -> Command {
+pub fn with_clean_env(mut command: Command, data_dir: &Path) -> Command {
     for (key, _) in std::env::vars() {
         if key.starts_with("SWITCHBOARD_") || key == "DATABASE_URL" || key == "REDIS_URL" {
             command.env_remove(key);
@@ -250,7 +250,7 @@ fn sigterm_lets_an_in_flight_request_finish_before_exit() {
 }
 
 /// Waits (at most 30 s) until a server started at `base` answers `/healthz`; `log` says why not.
-async fn wait_until_answering(base: &str, log: impl Fn() -> String) {
+pub async fn wait_until_answering(base: &str, log: impl Fn() -> String) {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while client.get(format!("{base}/healthz")).send().await.is_err() {

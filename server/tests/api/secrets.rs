@@ -14,9 +14,9 @@ crate::on_both_backends!(
     the_master_key_rotates_under_a_running_server,
 );
 
-const SECRETS: &str = "/v1/projects/shop/environments/production/secrets";
+pub const SECRETS: &str = "/v1/projects/shop/environments/production/secrets";
 
-async fn shop(backend: Backend) -> TestApp {
+pub async fn shop(backend: Backend) -> TestApp {
     let app = spawn_app(backend).await;
     prepare(&app).await;
     app
@@ -389,6 +389,7 @@ async fn the_master_key_rotates_under_a_running_server(backend: Backend) {
     assert_eq!(report["active_master_key"], "k2");
     assert_eq!(report["rewrapped_secret_keys"], 25);
     assert_eq!(report["rewrapped_signing_keys"], 1);
+    assert_eq!(report["retagged_secrets"], 25, "tags re-made under k2");
     assert_eq!(report["failed"], 0);
 
     // Step 4: the old key is retired: an instance with only the new key reads everything.
