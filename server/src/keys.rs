@@ -246,23 +246,22 @@ pub fn open(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u
 /// HMAC-SHA256 (RFC 2104) of the concatenation of `parts` under `key` (at most one block,
 /// 64 bytes: every key here is 32).
 pub fn hmac_sha256(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    let mut pad = Zeroizing::new([0u8; 64]);
-    pad[..32].copy_from_slice(key);
-    let mut inner = Sha256::new();
-    inner.update(pad.map(|b| b ^ 0x36));
+    use hmac::{KeyInit, Mac};
+    // RFC 2104 pads a short key with zeros to the block size; doing it here gives the
+    // infallible `KeyInit::new` (the same tag as `new_from_slice(key)`).
+    let mut block = Zeroizing::new([0u8; 64]);
+    block[..32].copy_from_slice(key);
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new(&(*block).into());
     for part in parts {
-        inner.update(part);
+        mac.update(part);
     }
-    let mut outer = Sha256::new();
-    outer.update(pad.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().into()
+    mac.finalize().into_bytes().into()
 }
 
-/// Compares two tags in time independent of where they differ.
+/// Compares two tags in constant time (`subtle`), whatever their contents.
 pub fn tags_equal(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 /// Writes a file only its owner can read (0600 on Unix), refusing to overwrite.
