@@ -14,6 +14,7 @@ mod cli;
 mod cli_remote;
 mod config;
 mod contract;
+mod cursors;
 mod environments;
 mod errors;
 mod export_readers;
