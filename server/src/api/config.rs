@@ -170,9 +170,13 @@ async fn put(
         },
     )
     .await?;
-    state.publish(written).await;
-    let entry = config::get(&state.store, &project, &env, &key).await?;
-    Ok(entry_response(&env, &entry))
+    // The answer describes this write's version, as the transaction left it.
+    match state.publish(written).await {
+        Some(entry) => Ok(entry_response(&env, &entry)),
+        None => Err(ApiError::Internal(anyhow::anyhow!(
+            "a config key just set has no value"
+        ))),
+    }
 }
 
 /// Removes the environment's own override; the key falls back to the parent's value, if any.
@@ -248,11 +252,10 @@ async fn rollback(
         },
     )
     .await?;
-    state.publish(written).await;
-    match config::get(&state.store, &project, &env, &key).await {
-        Ok(entry) => Ok(entry_response(&env, &entry)),
-        Err(crate::store::StoreError::Absent(_)) => Ok(HttpResponse::NoContent().finish()),
-        Err(other) => Err(other.into()),
+    match state.publish(written).await {
+        Some(entry) => Ok(entry_response(&env, &entry)),
+        // Rolled back to a removal with nothing inherited.
+        None => Ok(HttpResponse::NoContent().finish()),
     }
 }
 

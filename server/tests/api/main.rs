@@ -13,6 +13,7 @@ mod audit;
 mod cli;
 mod cli_remote;
 mod config;
+mod contention;
 mod contract;
 mod cursors;
 mod environments;
