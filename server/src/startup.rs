@@ -144,6 +144,8 @@ impl Application {
                 .app_data(authenticator.clone())
                 .app_data(metrics.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
+                // Innermost: it records the answer as the handler wrote it.
+                .wrap(from_fn(api::idempotency::replay))
                 .wrap(Compress::default())
                 .wrap(from_fn(telemetry::observe))
                 .wrap(TracingLogger::default())

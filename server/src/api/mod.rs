@@ -9,6 +9,7 @@ mod etag;
 mod extract;
 mod flag_states;
 mod flags;
+pub mod idempotency;
 mod path;
 mod projects;
 mod sdk;

@@ -14,6 +14,7 @@ pub mod config;
 pub mod environments;
 pub mod flag_states;
 pub mod flags;
+pub mod idempotency;
 pub mod key_rotation;
 pub mod kill_switch;
 mod lookup;

@@ -20,6 +20,7 @@ mod environments;
 mod errors;
 mod export_readers;
 mod flags;
+mod idempotency;
 mod layout;
 mod observability;
 mod projects;
