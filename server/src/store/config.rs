@@ -291,7 +291,7 @@ pub async fn change(
     change: KeyChange,
     intent: WriteIntent<'_>,
 ) -> StoreResult<Committed<Option<ResolvedEntry>>> {
-    retrying(intent.expected, || {
+    retrying(store, intent.expected, || {
         change_once(store, actor, project, env, &change, intent)
     })
     .await

@@ -101,7 +101,7 @@ pub async fn change(
     change: impl Fn(&Flag, FlagState) -> StoreResult<FlagState>,
 ) -> StoreResult<Committed<StateView>> {
     // Retried against a concurrent writer: `change` applies to the state each attempt reads.
-    retrying(intent.expected, || {
+    retrying(store, intent.expected, || {
         change_once(store, actor, project, env, key, intent, &change)
     })
     .await

@@ -167,7 +167,7 @@ pub async fn update(
     expected_version: Option<i64>,
 ) -> StoreResult<Committed<Flag>> {
     validate_definition(&definition).map_err(StoreError::Invalid)?;
-    retrying(expected_version, || {
+    retrying(store, expected_version, || {
         update_once(store, actor, project, key, &definition, expected_version)
     })
     .await

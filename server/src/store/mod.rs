@@ -138,18 +138,32 @@ const WRITE_ATTEMPTS: u32 = 40;
 /// - with `If-Match`, a unique violation or serialization failure is retried once more so that
 ///   it reads the winner's version and answers the precondition failure (412), never 409.
 ///
-/// Retrying is bounded in attempts, with a short random pause that spreads the contenders.
-pub(crate) async fn retrying<T, F, Fut>(expected: Option<i64>, mut attempt: F) -> StoreResult<T>
+/// Retrying is bounded in attempts, with a short random pause that spreads the contenders, and
+/// the whole write in time: `db_timeout_secs` (the pool's acquire timeout). A database that
+/// stopped answering without closing its connections would otherwise hold the request for as
+/// long as TCP takes to notice (minutes); past the bound the transaction is dropped (rolled
+/// back) and the caller gets a 503 to retry, safely with an `Idempotency-Key`.
+pub(crate) async fn retrying<T, F, Fut>(
+    store: &Store,
+    expected: Option<i64>,
+    mut attempt: F,
+) -> StoreResult<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = StoreResult<T>>,
 {
+    let deadline = tokio::time::Instant::now() + store.pool.options().get_acquire_timeout();
     let mut tries = 0;
     loop {
         tries += 1;
-        let error = match attempt().await {
-            Ok(value) => return Ok(value),
-            Err(error) => error,
+        let error = match tokio::time::timeout_at(deadline, attempt()).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(error)) => error,
+            Err(_) => {
+                return Err(StoreError::Unavailable(anyhow::anyhow!(
+                    "the database did not complete the write within db_timeout_secs"
+                )));
+            }
         };
         let retry = match &error {
             StoreError::Stale { .. } => expected.is_none(),

@@ -88,7 +88,7 @@ pub async fn write(
 ) -> StoreResult<SecretMeta> {
     // Retried against a concurrent writer (see `retrying`); each attempt seals anew for the
     // version it writes.
-    retrying(intent.expected, || {
+    retrying(store, intent.expected, || {
         write_once(store, keyring, actor, at, name, value, intent)
     })
     .await

@@ -135,7 +135,7 @@ pub async fn update(
     expected_version: Option<i64>,
 ) -> StoreResult<Committed<StoredSegment>> {
     validate_segment(&segment).map_err(StoreError::Invalid)?;
-    retrying(expected_version, || {
+    retrying(store, expected_version, || {
         update_once(store, actor, project, name, &segment, expected_version)
     })
     .await

@@ -23,6 +23,7 @@ mod flags;
 mod idempotency;
 mod layout;
 mod observability;
+mod outage;
 mod projects;
 mod propagation;
 mod readme;
