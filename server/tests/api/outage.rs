@@ -40,30 +40,63 @@ switchboard_test_harness::postgres_test! {
         app.call(Method::PUT, &format!("{env}/config/limit"), Some(json!({ "value": 1 })))
             .await;
 
-        proxy.go_silent();
-        let writes = [
-            (Method::PUT, format!("{env}/config/limit"), json!({ "value": 2 })),
-            (Method::POST, format!("{env}/flags/checkout/rollout"), json!({ "percentage": 5 })),
-            (Method::PUT, format!("{env}/secrets/API_KEY"), json!({ "value": "s" })),
-        ];
-        for (method, path, body) in &writes {
-            let started = Instant::now();
-            let response = app
-                .request(method.clone(), path)
-                .json(body)
-                .timeout(Duration::from_secs(30))
-                .send()
-                .await
-                .unwrap();
-            let took = started.elapsed();
-            assert!(
-                took <= Duration::from_secs(DB_TIMEOUT_SECS) + MARGIN,
-                "{method} {path} took {took:?}"
-            );
-            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{method} {path}");
-        }
+        // Writers keep writing; the database goes silent under them, with some of their
+        // transactions half done.
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers = (0..9).map(|writer| {
+            let (app, stop) = (&app, stop.clone());
+            async move {
+                let (method, path, body) = match writer % 3 {
+                    0 => (Method::PUT, format!("{env}/config/limit"), json!({ "value": writer })),
+                    1 => (
+                        Method::POST,
+                        format!("{env}/flags/checkout/rollout"),
+                        json!({ "basis_points": writer }),
+                    ),
+                    _ => (Method::PUT, format!("{env}/secrets/API_KEY"), json!({ "value": "s" })),
+                };
+                let mut answers = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    let started = Instant::now();
+                    let response = app
+                        .request(method.clone(), &path)
+                        .json(&body)
+                        .timeout(Duration::from_secs(30))
+                        .send()
+                        .await;
+                    let status = response.map(|r| r.status()).ok();
+                    answers.push((path.clone(), status, started.elapsed()));
+                }
+                answers
+            }
+        });
+        let outage = async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            proxy.go_silent();
+            tokio::time::sleep(Duration::from_secs(DB_TIMEOUT_SECS) * 2).await;
+            stop.store(true, Ordering::SeqCst);
+        };
+        let (answers, ()) = tokio::join!(futures_util::future::join_all(writers), outage);
 
-        // Connections that lost bytes while silent are broken; the pool replaces them.
+        let answers: Vec<_> = answers.into_iter().flatten().collect();
+        for (path, status, took) in &answers {
+            assert!(
+                *took <= Duration::from_secs(DB_TIMEOUT_SECS) + MARGIN,
+                "{path} took {took:?} ({status:?})"
+            );
+            assert!(
+                [Some(StatusCode::OK), Some(StatusCode::SERVICE_UNAVAILABLE)].contains(status),
+                "{path} answered {status:?}"
+            );
+        }
+        assert!(
+            answers
+                .iter()
+                .any(|a| a.1 == Some(StatusCode::SERVICE_UNAVAILABLE)),
+            "the outage was seen"
+        );
+
+        // The partition heals: what was held is delivered, the half-done transactions end.
         proxy.speak_again();
         let recovered = Instant::now() + Duration::from_secs(20);
         loop {
@@ -83,7 +116,7 @@ switchboard_test_harness::postgres_test! {
 }
 
 /// A TCP proxy that forwards until told to go silent; silent, it holds every connection open
-/// (old and new) and forwards nothing, as a partitioned network does.
+/// (old and new) and delivers nothing until it speaks again, as a partitioned network does.
 struct SilentProxy {
     port: u16,
     silent: Arc<AtomicBool>,
@@ -135,7 +168,8 @@ impl SilentProxy {
     }
 }
 
-/// Copies `from` to `to`, dropping what arrives while silent.
+/// Copies `from` to `to`, holding what arrives while silent until the proxy speaks again
+/// (as TCP does across a partition: delayed, not lost).
 async fn forward(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
@@ -147,8 +181,8 @@ async fn forward(
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        if silent.load(Ordering::SeqCst) {
-            continue;
+        while silent.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         if to.write_all(&buffer[..n]).await.is_err() {
             return;
