@@ -17,6 +17,7 @@ crate::on_both_backends!(
     twenty_concurrent_first_creations_of_a_config_key_all_succeed,
     conditional_writers_get_412_never_409_and_lose_nothing,
     unconditional_concurrent_writes_of_flags_segments_and_secrets_all_succeed,
+    promotions_racing_with_writes_to_the_target_all_succeed,
 );
 
 const WRITERS: usize = 20;
@@ -225,5 +226,40 @@ async fn unconditional_concurrent_writes_of_flags_segments_and_secrets_all_succe
                 assert!(etags.contains(&format!("\"{version}\"")));
             }
         }
+    }
+}
+
+async fn promotions_racing_with_writes_to_the_target_all_succeed(backend: Backend) {
+    let app = shop(backend).await;
+    app.create_environment("shop", "staging", None).await;
+    let staging = "/v1/projects/shop/environments/staging";
+    app.call(
+        Method::PUT,
+        &format!("{staging}/config/limit"),
+        Some(json!({ "value": "from staging" })),
+    )
+    .await;
+
+    let mut answers = Vec::new();
+    for round in 0..3 {
+        let writes = (0..WRITERS).map(|writer| {
+            let request = if writer % 2 == 0 {
+                app.request(Method::PUT, &format!("{ENV}/config/limit"))
+                    .json(&json!({ "value": format!("{round}/{writer}") }))
+            } else {
+                app.request(Method::POST, &format!("{ENV}/promote"))
+                    .json(&json!({ "from": "staging" }))
+            };
+            send(request)
+        });
+        answers.extend(join_all(writes).await);
+    }
+
+    for (status, _, body) in answers {
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "a write or promotion failed: {body}"
+        );
     }
 }
