@@ -20,6 +20,7 @@
 
 use actix_web::body::{self, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
@@ -71,8 +72,20 @@ pub async fn replay(
             return Ok(req.error_response(problem));
         }
     };
-    // The body is read here to be hashed, then handed back for the handler to parse.
-    let body = req.extract::<web::Bytes>().await?;
+    // The body is read here to be hashed, then handed back for the handler to parse; it
+    // fails the way the handler's own reading would.
+    let body = match req.extract::<web::Bytes>().await {
+        Ok(body) => body,
+        Err(error) => {
+            let problem = match error.as_error::<PayloadError>() {
+                Some(PayloadError::Overflow) => ApiError::PayloadTooLarge {
+                    limit: usize::try_from(state.settings.max_body_bytes).unwrap_or(usize::MAX),
+                },
+                _ => ApiError::bad_request("body", "the request body could not be read"),
+            };
+            return Ok(req.error_response(problem));
+        }
+    };
     let claim = Claim {
         caller: hex(&[b"caller", authorization.as_bytes()]),
         key,

@@ -17,6 +17,21 @@ crate::on_both_backends!(
     an_idempotent_secret_write_keeps_no_secret_value,
 );
 
+#[tokio::test]
+async fn an_oversized_body_with_a_key_is_413_as_without() {
+    let app = crate::helpers::spawn_app_with(Backend::Sqlite, |s| s.max_body_bytes = 2048).await;
+    let big = json!({ "name": "shop", "description": "x".repeat(4096) });
+    let response = app
+        .request(Method::POST, "/v1/projects")
+        .header("idempotency-key", "big-1")
+        .json(&big)
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(response, StatusCode::PAYLOAD_TOO_LARGE).await;
+    assert!(problem["detail"].as_str().unwrap().contains("2048"));
+}
+
 const ENV: &str = "/v1/projects/shop/environments/production";
 
 async fn shop(backend: Backend) -> TestApp {
