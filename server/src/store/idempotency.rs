@@ -12,9 +12,11 @@ use super::{Store, StoreError, StoreResult, now_micros};
 /// How long an outcome is replayed (the common convention: 24 hours).
 pub const RETENTION_MICROS: i64 = 24 * 60 * 60 * 1_000_000;
 
-/// How long an in-flight claim holds its key: longer than any request may take. A claim older
-/// than this belongs to a request that died with its instance; a retry takes the key over.
-pub const IN_FLIGHT_MICROS: i64 = 5 * 60 * 1_000_000;
+/// How long an in-flight claim holds its key: longer than a write may take (versioned writes
+/// give up after `db_timeout_secs`). A claim older than this belongs to a request that never
+/// finished (its instance died, or its connection was dropped mid-write); a retry takes the key
+/// over and runs the request again, as it would without a key.
+pub const IN_FLIGHT_MICROS: i64 = 60 * 1_000_000;
 
 /// Who asked what: digests only (the token and the body are never stored).
 #[derive(Debug, Clone)]
