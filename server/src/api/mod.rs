@@ -4,6 +4,7 @@
 
 mod audit;
 mod config;
+pub mod deadline;
 mod environments;
 mod etag;
 mod extract;
