@@ -97,14 +97,18 @@ async fn list(
 
 /// A resolved entry with the `ETag` of the environment's own override (`"0"` when inherited).
 fn entry_response(env: &str, entry: &ResolvedEntry) -> HttpResponse {
-    let own_version = if entry.source == env {
+    HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(own_version(env, entry))))
+        .json(entry)
+}
+
+/// The version of the environment's own override behind `entry` (`0` when inherited).
+fn own_version(env: &str, entry: &ResolvedEntry) -> i64 {
+    if entry.source == env {
         entry.version
     } else {
         0
-    };
-    HttpResponse::Ok()
-        .insert_header((header::ETAG, etag(own_version)))
-        .json(entry)
+    }
 }
 
 #[tracing::instrument(skip_all)]
@@ -175,9 +179,13 @@ async fn put(
         },
     )
     .await?;
-    state.publish(written).await;
-    let entry = config::get(&state.store, &project, &env, &key).await?;
-    Ok(entry_response(&env, &entry))
+    // The answer describes this write's version, as the transaction left it.
+    match state.publish(written).await {
+        Some(entry) => Ok(entry_response(&env, &entry)),
+        None => Err(ApiError::Internal(anyhow::anyhow!(
+            "a config key just set has no value"
+        ))),
+    }
 }
 
 /// Removes the environment's own override; the key falls back to the parent's value, if any.
@@ -253,7 +261,7 @@ async fn rollback(
         },
     )
     .await?;
-    let version = state.publish(written).await;
+    let entry = state.publish(written).await;
     // The answer shows the value rolled back to (or the parent's, after rolling back to a
     // removal): only to a token that could GET it.
     if !may_read_values(auth.principal())
@@ -261,14 +269,15 @@ async fn rollback(
             .await
             .is_err()
     {
+        let version = entry.as_ref().map_or(0, |e| own_version(&env, e));
         return Ok(HttpResponse::NoContent()
-            .insert_header((header::ETAG, etag(version.unwrap_or(0))))
+            .insert_header((header::ETAG, etag(version)))
             .finish());
     }
-    match config::get(&state.store, &project, &env, &key).await {
-        Ok(entry) => Ok(entry_response(&env, &entry)),
-        Err(crate::store::StoreError::Absent(_)) => Ok(HttpResponse::NoContent().finish()),
-        Err(other) => Err(other.into()),
+    match entry {
+        Some(entry) => Ok(entry_response(&env, &entry)),
+        // Rolled back to a removal with nothing inherited.
+        None => Ok(HttpResponse::NoContent().finish()),
     }
 }
 

@@ -261,16 +261,41 @@ pub mod cursor {
 
     use crate::error::ApiError;
 
+    /// Longer than any sort key we issue (names, keys and ids are at most a few hundred bytes).
+    const MAX_KEY_BYTES: usize = 1_024;
+
     pub fn encode(key: &str) -> String {
         URL_SAFE_NO_PAD.encode(key)
     }
 
+    /// The sort key a cursor holds. Every key we issue is printable text (slugs, flag keys,
+    /// ids, numbers), so a cursor holding anything else was crafted: it is refused here, before
+    /// it reaches SQL, where PostgreSQL would reject a NUL byte with a 500 and SQLite would
+    /// silently page from wherever it sorts.
     pub fn decode(cursor: &str) -> Result<String, ApiError> {
         URL_SAFE_NO_PAD
             .decode(cursor)
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
+            .filter(|key| {
+                !key.is_empty() && key.len() <= MAX_KEY_BYTES && !key.chars().any(char::is_control)
+            })
             .ok_or_else(|| ApiError::bad_request("query.cursor", "not a cursor this server issued"))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn issued_cursors_round_trip_and_crafted_ones_are_refused() {
+            for key in ["shop", "42", "3:production", "new-checkout.v2"] {
+                assert_eq!(decode(&encode(key)).ok().as_deref(), Some(key));
+            }
+            for crafted in ["AAAA", "", "!!", "_w", "CQ", &encode(&"a".repeat(2_000))] {
+                assert!(decode(crafted).is_err(), "{crafted:?}");
+            }
+        }
     }
 }
 

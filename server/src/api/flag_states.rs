@@ -87,7 +87,7 @@ async fn apply(
     req: &HttpRequest,
     TypedPath((project, env, key)): StatePath,
     kind: Kind<'_>,
-    change: impl FnOnce(&crate::store::flags::Flag, FlagState) -> StoreResult<FlagState>,
+    change: impl Fn(&crate::store::flags::Flag, FlagState) -> StoreResult<FlagState>,
 ) -> Result<HttpResponse, ApiError> {
     let changed = flag_states::change(
         &state.store,
@@ -136,7 +136,7 @@ async fn put(
         action: "flag.state.update",
         comment: "",
     };
-    apply(&state, &auth, &req, path, kind, |_, _| Ok(body)).await
+    apply(&state, &auth, &req, path, kind, |_, _| Ok(body.clone())).await
 }
 
 #[tracing::instrument(skip_all)]
@@ -244,8 +244,8 @@ async fn rollout(
                 FieldError::new(field, "is required for a non-boolean flag"),
             ]))),
         };
-        let on = pick(body.variant, "on", "variant")?;
-        let off = pick(body.otherwise, "off", "otherwise")?;
+        let on = pick(body.variant.clone(), "on", "variant")?;
+        let off = pick(body.otherwise.clone(), "off", "otherwise")?;
         s.default_serve = s.default_serve.rolled_out(&on, &off, share);
         Ok(s)
     })
@@ -285,7 +285,7 @@ async fn rollback(
         &req,
         TypedPath((project, env, key)),
         kind,
-        |_, _| Ok(old),
+        |_, _| Ok(old.clone()),
     )
     .await
 }

@@ -4,11 +4,13 @@
 
 mod audit;
 mod config;
+pub mod deadline;
 mod environments;
 mod etag;
 mod extract;
 mod flag_states;
 mod flags;
+pub mod idempotency;
 mod path;
 mod projects;
 mod reach;

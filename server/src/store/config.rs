@@ -14,7 +14,7 @@ use sqlx::{Any, AnyConnection, AssertSqlSafe, Row, Transaction};
 
 use super::audit::{self, Actor, Change};
 use super::lookup::environment_id;
-use super::{Store, StoreError, StoreResult, WriteIntent, format_micros, now_micros};
+use super::{Store, StoreError, StoreResult, WriteIntent, format_micros, now_micros, retrying};
 use crate::changes::{Changed, Committed};
 
 /// One key of an environment's resolved configuration.
@@ -277,7 +277,11 @@ pub(crate) async fn write_key(
     Ok(Some(next))
 }
 
-/// Sets or removes one key's override, audited, as its own transaction.
+/// Sets or removes one key's override, audited, as its own transaction. Returns the key's
+/// resolved entry as this write left it (`None`: no value anywhere in the chain), read inside
+/// the transaction: a re-read after the commit could describe a later writer's version, and a
+/// client trusting that `ETag` would overwrite it.
+/// Retried against a concurrent writer (see [`retrying`]).
 #[tracing::instrument(skip_all, fields(project = %project, environment = %env, key = %change.key))]
 pub async fn change(
     store: &Store,
@@ -286,19 +290,25 @@ pub async fn change(
     env: &str,
     change: KeyChange,
     intent: WriteIntent<'_>,
-) -> StoreResult<Committed<Option<i64>>> {
+) -> StoreResult<Committed<Option<ResolvedEntry>>> {
+    retrying(store, intent.expected, || {
+        change_once(store, actor, project, env, &change, intent)
+    })
+    .await
+}
+
+async fn change_once(
+    store: &Store,
+    actor: &Actor,
+    project: &str,
+    env: &str,
+    change: &KeyChange,
+    intent: WriteIntent<'_>,
+) -> StoreResult<Committed<Option<ResolvedEntry>>> {
     let mut tx = store.begin_write().await?;
     let id = environment_id(&mut *tx, project, env).await?;
     let before = resolve(&mut tx, &id).await?.remove(&change.key);
-    let version = write_key(
-        &mut tx,
-        actor,
-        &id,
-        &change,
-        intent.expected,
-        intent.comment,
-    )
-    .await?;
+    let version = write_key(&mut tx, actor, &id, change, intent.expected, intent.comment).await?;
     if version.is_some() {
         bump_with_descendants(&mut tx, &id).await?;
         audit::append(
@@ -315,9 +325,10 @@ pub async fn change(
         )
         .await?;
     }
+    let after = resolve(&mut tx, &id).await?.remove(&change.key);
     tx.commit().await?;
     // Child environments inherit the value: the whole project's snapshots may change.
-    Ok(Committed::new(version, Changed::project(project)))
+    Ok(Committed::new(after, Changed::project(project)))
 }
 
 /// A key's history in the environment, newest first, before version `before`.

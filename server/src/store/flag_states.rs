@@ -17,7 +17,7 @@ use crate::changes::{Changed, Committed};
 // The kill switch's old home: callers outside the API still reach it through this module.
 pub use super::kill_switch::{KillSwitch, get_kill, set_kill};
 use super::lookup::environment_id;
-use super::{Store, StoreError, StoreResult, WriteIntent, format_micros, now_micros};
+use super::{Store, StoreError, StoreResult, WriteIntent, format_micros, now_micros, retrying};
 
 /// A flag's state in one environment, as the API shows it.
 #[derive(Clone, Debug, Serialize)]
@@ -98,7 +98,24 @@ pub async fn change(
     env: &str,
     key: &str,
     intent: WriteIntent<'_>,
-    change: impl FnOnce(&Flag, FlagState) -> StoreResult<FlagState>,
+    change: impl Fn(&Flag, FlagState) -> StoreResult<FlagState>,
+) -> StoreResult<Committed<StateView>> {
+    // Retried against a concurrent writer: `change` applies to the state each attempt reads.
+    retrying(store, intent.expected, || {
+        change_once(store, actor, project, env, key, intent, &change)
+    })
+    .await
+}
+
+/// One attempt of [`change`], in one transaction.
+async fn change_once(
+    store: &Store,
+    actor: &Actor,
+    project: &str,
+    env: &str,
+    key: &str,
+    intent: WriteIntent<'_>,
+    change: &impl Fn(&Flag, FlagState) -> StoreResult<FlagState>,
 ) -> StoreResult<Committed<StateView>> {
     let mut tx = store.begin_write().await?;
     let environment_id = environment_id(&mut *tx, project, env).await?;

@@ -9,7 +9,7 @@ use switchboard_core::{FlagDefinition, FlagState, Serve, validate_definition, va
 
 use super::audit::{self, Actor, Change};
 use super::lookup::project_id;
-use super::{Store, StoreError, StoreResult, format_micros, now_micros};
+use super::{Store, StoreError, StoreResult, format_micros, now_micros, retrying};
 use crate::changes::{Changed, Committed};
 
 /// A stored flag definition.
@@ -167,6 +167,21 @@ pub async fn update(
     expected_version: Option<i64>,
 ) -> StoreResult<Committed<Flag>> {
     validate_definition(&definition).map_err(StoreError::Invalid)?;
+    retrying(store, expected_version, || {
+        update_once(store, actor, project, key, &definition, expected_version)
+    })
+    .await
+}
+
+/// One attempt of [`update`], in one transaction.
+async fn update_once(
+    store: &Store,
+    actor: &Actor,
+    project: &str,
+    key: &str,
+    definition: &FlagDefinition,
+    expected_version: Option<i64>,
+) -> StoreResult<Committed<Flag>> {
     let mut tx = store.begin_write().await?;
     let before = fetch(&mut *tx, project, key).await?;
     if let Some(expected) = expected_version
@@ -193,7 +208,7 @@ pub async fn update(
             })?;
         // Segment references were checked when the state was written; only variants and
         // types can break here.
-        if let Err(errors) = validate_state(&definition, &state, |_| true) {
+        if let Err(errors) = validate_state(definition, &state, |_| true) {
             conflicts.push(format!("{env}: {errors}"));
         }
     }
@@ -203,7 +218,7 @@ pub async fn update(
             conflicts.join("; ")
         )));
     }
-    let text = serde_json::to_string(&definition).map_err(anyhow::Error::from)?;
+    let text = serde_json::to_string(definition).map_err(anyhow::Error::from)?;
     let updated = sqlx::query("UPDATE flags SET definition = $1, version = version + 1, updated_at = $2 WHERE id = $3 AND version = $4")
         .bind(text)
         .bind(now_micros())

@@ -14,6 +14,7 @@ pub mod config;
 pub mod environments;
 pub mod flag_states;
 pub mod flags;
+pub mod idempotency;
 pub mod key_rotation;
 pub mod kill_switch;
 mod lookup;
@@ -121,6 +122,78 @@ pub struct WriteIntent<'a> {
     pub expected: Option<i64>,
     pub action: &'a str,
     pub comment: &'a str,
+}
+
+/// How many times a versioned write is attempted before a contended key gives up: each lost
+/// race means another writer committed, so 20 concurrent writers need at most 20 attempts.
+const WRITE_ATTEMPTS: u32 = 40;
+
+/// Runs a versioned write (`attempt` is one transaction; `expected` the `If-Match` version),
+/// retrying it when a concurrent writer got in first, so that callers see what the design
+/// promises:
+///
+/// - without `If-Match` a write is last-writer-wins: a lost compare-and-set (`Stale`), a unique
+///   violation of two first creations or a serialization failure is retried against the newer
+///   state, never answered 412 or 409;
+/// - with `If-Match`, a unique violation or serialization failure is retried once more so that
+///   it reads the winner's version and answers the precondition failure (412), never 409.
+///
+/// Retrying is bounded in attempts, with a short random pause that spreads the contenders, and
+/// the whole write in time: `db_timeout_secs` (the pool's acquire timeout). A database that
+/// stopped answering without closing its connections would otherwise hold the request for as
+/// long as TCP takes to notice (minutes); past the bound the transaction is dropped (rolled
+/// back) and the caller gets a 503 to retry, safely with an `Idempotency-Key`.
+pub(crate) async fn retrying<T, F, Fut>(
+    store: &Store,
+    expected: Option<i64>,
+    mut attempt: F,
+) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = StoreResult<T>>,
+{
+    let deadline = tokio::time::Instant::now() + store.pool.options().get_acquire_timeout();
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let error = match tokio::time::timeout_at(deadline, attempt()).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(error)) => error,
+            Err(_) => {
+                return Err(StoreError::Unavailable(anyhow::anyhow!(
+                    "the database did not complete the write within db_timeout_secs"
+                )));
+            }
+        };
+        let retry = match &error {
+            StoreError::Stale { .. } => expected.is_none(),
+            other => is_contention(other),
+        };
+        if !retry || tries >= WRITE_ATTEMPTS {
+            return Err(match (error, expected) {
+                (StoreError::Conflict, Some(expected)) => StoreError::Stale {
+                    expected,
+                    current: expected + 1,
+                },
+                (error, _) => error,
+            });
+        }
+        let pause = rand::random_range(1..=5 * u64::from(tries.min(10)));
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+    }
+}
+
+/// A failure that means "another transaction got there first": a unique violation, or on
+/// PostgreSQL a serialization failure (40001) or deadlock (40P01).
+fn is_contention(error: &StoreError) -> bool {
+    match error {
+        StoreError::Conflict => true,
+        StoreError::Other(cause) => cause.downcast_ref::<sqlx::Error>().is_some_and(|e| {
+            matches!(e, sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("40001" | "40P01")))
+        }),
+        _ => false,
+    }
 }
 
 /// An environment, by the names the API uses.

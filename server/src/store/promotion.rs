@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::audit::{self, Actor, Change};
 use super::config::{KeyChange, ResolvedEntry, bump_with_descendants, resolve, write_key};
 use super::lookup::environment_id;
-use super::{Store, StoreError, StoreResult};
+use super::{Store, StoreError, StoreResult, retrying};
 use crate::changes::{Changed, Committed};
 
 /// Keys that differ between `from` and `to`, comparing resolved values.
@@ -133,6 +133,22 @@ pub async fn promote(
             "an environment cannot be promoted into itself".into(),
         ));
     }
+    // Unconditional: a concurrent write to `to` is retried against, never a 409 or 412.
+    retrying(store, None, || {
+        promote_once(store, actor, project, from, to, &request)
+    })
+    .await
+}
+
+/// One attempt of [`promote`], planned and applied in one transaction.
+async fn promote_once(
+    store: &Store,
+    actor: &Actor,
+    project: &str,
+    from: &str,
+    to: &str,
+    request: &PromotionRequest,
+) -> StoreResult<Committed<Promotion>> {
     let mut tx = store.begin_write().await?;
     let from_id = environment_id(&mut *tx, project, from).await?;
     let to_id = environment_id(&mut *tx, project, to).await?;

@@ -11,7 +11,9 @@ use sqlx::{AnyConnection, Row};
 use super::audit::{self, Actor, Change};
 use super::lookup::environment_ids;
 use super::secret_integrity::{self as integrity, check_list, check_secret_row, tag_from_row};
-use super::{EnvPath, Store, StoreError, StoreResult, WriteIntent, format_micros, now_micros};
+use super::{
+    EnvPath, Store, StoreError, StoreResult, WriteIntent, format_micros, now_micros, retrying,
+};
 use crate::keys::Keyring;
 // Rotation's old home: `cli.rs` still reaches it through this module.
 pub use super::key_rotation::{Rotation, rotate_master_key};
@@ -78,6 +80,24 @@ async fn current_version(
 /// Stores `value` as the secret's next version. `expected` is the `If-Match` version (0: new).
 #[tracing::instrument(skip_all, fields(project = %at.project, environment = %at.environment, secret = %name))]
 pub async fn write(
+    store: &Store,
+    keyring: &Keyring,
+    actor: &Actor,
+    at: EnvPath<'_>,
+    name: &str,
+    value: &SecretValue,
+    intent: WriteIntent<'_>,
+) -> StoreResult<SecretMeta> {
+    // Retried against a concurrent writer (see `retrying`); each attempt seals anew for the
+    // version it writes.
+    retrying(store, intent.expected, || {
+        write_once(store, keyring, actor, at, name, value, intent)
+    })
+    .await
+}
+
+/// One attempt of [`write`], in one transaction.
+async fn write_once(
     store: &Store,
     keyring: &Keyring,
     actor: &Actor,

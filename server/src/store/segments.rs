@@ -10,7 +10,7 @@ use switchboard_core::{FlagState, Segment, validate_segment};
 use super::audit::{self, Actor, Change};
 use super::flags::bump_project;
 use super::lookup::project_id;
-use super::{Store, StoreError, StoreResult, format_micros, now_micros};
+use super::{Store, StoreError, StoreResult, format_micros, now_micros, retrying};
 use crate::changes::{Changed, Committed};
 
 #[derive(Clone, Debug, Serialize)]
@@ -135,6 +135,21 @@ pub async fn update(
     expected_version: Option<i64>,
 ) -> StoreResult<Committed<StoredSegment>> {
     validate_segment(&segment).map_err(StoreError::Invalid)?;
+    retrying(store, expected_version, || {
+        update_once(store, actor, project, name, &segment, expected_version)
+    })
+    .await
+}
+
+/// One attempt of [`update`], in one transaction.
+async fn update_once(
+    store: &Store,
+    actor: &Actor,
+    project: &str,
+    name: &str,
+    segment: &Segment,
+    expected_version: Option<i64>,
+) -> StoreResult<Committed<StoredSegment>> {
     let mut tx = store.begin_write().await?;
     let before = fetch(&mut *tx, project, name).await?;
     if let Some(expected) = expected_version
@@ -146,7 +161,7 @@ pub async fn update(
         });
     }
     let updated = sqlx::query("UPDATE segments SET definition = $1, version = version + 1, updated_at = $2 WHERE id = $3 AND version = $4")
-        .bind(serde_json::to_string(&segment).map_err(anyhow::Error::from)?)
+        .bind(serde_json::to_string(segment).map_err(anyhow::Error::from)?)
         .bind(now_micros())
         .bind(before.id.clone())
         .bind(before.version)

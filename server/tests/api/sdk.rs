@@ -69,7 +69,7 @@ pub async fn set_state(project: &str, env: &str, key: &str, state: FlagState, ap
         comment: "",
     };
     flag_states::change(&app.store, &actor(), project, env, key, intent, |_, _| {
-        Ok(state)
+        Ok(state.clone())
     })
     .await
     .unwrap()
