@@ -88,7 +88,6 @@ impl Application {
                  and back the key up: without it no secret can be decrypted."
             );
         }
-        let initial_admin_token = core.tokens.issue_initial_admin().await?;
         let redis = settings
             .redis_url
             .as_deref()
@@ -102,6 +101,9 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("SWITCHBOARD_LISTEN: cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();
+        // Only once the port is ours: a first start that cannot bind must not spend the
+        // one-time admin token on a process that exits before showing it.
+        let initial_admin_token = core.tokens.issue_initial_admin().await?;
 
         let mut background = BackgroundTasks::default();
         background.spawn(

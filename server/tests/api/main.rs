@@ -18,6 +18,7 @@ mod environments;
 mod errors;
 mod export_readers;
 mod flags;
+mod footguns;
 mod layout;
 mod observability;
 mod projects;
