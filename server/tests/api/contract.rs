@@ -28,14 +28,14 @@ fn spec_operations(spec: &Value) -> BTreeSet<(String, String)> {
 
 #[test]
 fn every_route_is_in_the_spec_and_every_spec_operation_is_served() {
-    let (head, served): (BTreeSet<(String, String)>, BTreeSet<(String, String)>) =
-        switchboard_server::api::routes()
-            .table()
-            .into_iter()
-            .partition(|(method, _)| method == "HEAD");
+    type Operations = BTreeSet<(String, String)>;
+    let (head, served): (Operations, Operations) = switchboard_server::api::routes()
+        .table()
+        .into_iter()
+        .partition(|(method, _)| method == "HEAD");
     // openapi.yaml says once, in its description, that HEAD answers wherever GET does; the
     // table must hold exactly that, so HEAD is not listed per operation.
-    let paths_of = |set: &BTreeSet<(String, String)>, wanted: &str| -> BTreeSet<String> {
+    let paths_of = |set: &Operations, wanted: &str| -> BTreeSet<String> {
         set.iter()
             .filter(|(method, _)| method == wanted)
             .map(|(_, path)| path.clone())

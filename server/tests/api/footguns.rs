@@ -48,7 +48,8 @@ async fn secret_value(app: &TestApp, name: &str) -> Value {
 /// Stores a config entry through the store, as a server from before the write-time rules
 /// did: how older data that breaks those rules is arranged.
 pub async fn store_legacy_config_key(app: &TestApp, env: &str, key: &str, value: Value) {
-    config::change(
+    // The follow-up a handler would run (publishing) is the reload below.
+    let _committed = config::change(
         &app.store,
         &Actor::host("tests"),
         "shop",
