@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::api::{ConfigEntry, ConfigVersion, Diff, Page, Promotion, ResolvedConfig};
 use crate::client::Client;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::export::{ExportArgs, export};
 use crate::output::{Out, OutputArgs, Table, as_text, cell, time};
 use crate::profiles::{Connection, Target};
@@ -99,7 +99,7 @@ pub async fn execute(args: ConfigArgs) -> Result<()> {
             string,
             description,
         } => {
-            let mut body = json!({ "value": parse_value(&value, string) });
+            let mut body = json!({ "value": parse_value(&value, string)? });
             if let Some(description) = description {
                 body["description"] = json!(description);
             }
@@ -234,13 +234,22 @@ fn promotion_table(promotion: &Promotion, dry_run: bool, from: &str, env: &str) 
 }
 
 /// JSON when `text` is valid JSON (but not `null`, which the server refuses), else a string.
-fn parse_value(text: &str, force_string: bool) -> Value {
+/// Text that starts like a JSON array, object or string but does not parse is a usage error
+/// without `--string`: it is far more likely a typo (`'["a",'`) than a value meant as text,
+/// and storing it as a string would break every reader expecting the JSON.
+fn parse_value(text: &str, force_string: bool) -> Result<Value> {
     if force_string {
-        return Value::String(text.to_owned());
+        return Ok(Value::String(text.to_owned()));
     }
     match serde_json::from_str::<Value>(text) {
-        Ok(Value::Null) | Err(_) => Value::String(text.to_owned()),
-        Ok(value) => value,
+        Ok(Value::Null) => Ok(Value::String(text.to_owned())),
+        Ok(value) => Ok(value),
+        Err(error) if text.trim_start().starts_with(['[', '{', '"']) => Err(Error::usage(format!(
+            "VALUE looks like JSON but is not valid JSON (line {}, column {}); nothing was stored\n  hint: fix it, or pass --string to store it as text",
+            error.line(),
+            error.column()
+        ))),
+        Err(_) => Ok(Value::String(text.to_owned())),
     }
 }
 
@@ -270,12 +279,22 @@ mod tests {
 
     #[test]
     fn values_are_json_when_they_parse_and_strings_otherwise() {
-        assert_eq!(parse_value("20", false), json!(20));
-        assert_eq!(parse_value("true", false), json!(true));
-        assert_eq!(parse_value("[\"a\"]", false), json!(["a"]));
-        assert_eq!(parse_value("\"20\"", false), json!("20"));
-        assert_eq!(parse_value("dark", false), json!("dark"));
-        assert_eq!(parse_value("null", false), json!("null"));
-        assert_eq!(parse_value("20", true), json!("20"));
+        let parse = |text: &str, string: bool| parse_value(text, string).unwrap();
+        assert_eq!(parse("20", false), json!(20));
+        assert_eq!(parse("true", false), json!(true));
+        assert_eq!(parse("[\"a\"]", false), json!(["a"]));
+        assert_eq!(parse("\"20\"", false), json!("20"));
+        assert_eq!(parse("dark", false), json!("dark"));
+        assert_eq!(parse("1.2.3", false), json!("1.2.3"));
+        assert_eq!(parse("null", false), json!("null"));
+        assert_eq!(parse("20", true), json!("20"));
+        assert_eq!(parse("[\"a\",", true), json!("[\"a\","));
+    }
+
+    #[test]
+    fn broken_json_needs_string_to_be_stored_as_text() {
+        for text in ["[\"a\",", "{\"k\":", "\"unterminated", "  [1 2]"] {
+            assert!(parse_value(text, false).is_err(), "{text}");
+        }
     }
 }

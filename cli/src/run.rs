@@ -9,6 +9,10 @@
 //!   One already holding the same value is no clash, so `run` nests.
 //! - The plaintext is kept in memory that is wiped on drop: the answer's body and each value.
 //!   (The copies the operating system makes for the child's environment are outside our reach.)
+//! - The CLI's own credentials ([`CREDENTIAL_VARS`]) are not the child's: a deploy script and
+//!   everything it starts would otherwise act as the caller. `--pass-token` keeps them.
+//! - Every exported key becomes a variable or `run` refuses to start (exit 2, naming the keys):
+//!   a name that cannot be a variable, or a value holding NUL, is never silently left out.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -27,6 +31,15 @@ use crate::profiles::{Connection, Target};
 
 /// Set in the child to the `--mount` file's absolute path.
 pub const MOUNT_PATH_VAR: &str = "SWITCHBOARD_SECRETS_FILE";
+
+/// Variables that carry or select the CLI's credentials: removed from the child's environment
+/// unless `--pass-token`. (A secret of the same name exported by the server is set anyway: that
+/// one is meant for the child.)
+pub const CREDENTIAL_VARS: [&str; 3] = [
+    "SWITCHBOARD_TOKEN",
+    "SWITCHBOARD_PROFILE",
+    "SWITCHBOARD_CLI_CONFIG",
+];
 
 #[derive(Debug, Args)]
 #[command(
@@ -54,6 +67,10 @@ pub struct RunArgs {
     /// Format of the --mount file (default: json for a `.json` path, else dotenv).
     #[arg(long, value_enum, requires = "mount")]
     format: Option<MountFormat>,
+    /// Leave SWITCHBOARD_TOKEN (and SWITCHBOARD_PROFILE, SWITCHBOARD_CLI_CONFIG) in the
+    /// command's environment; by default they are removed, so the command cannot act as you.
+    #[arg(long)]
+    pass_token: bool,
     /// The command to run, and its arguments (after `--`).
     #[arg(
         required = true,
@@ -81,7 +98,7 @@ impl MountFormat {
 
 pub async fn execute(args: RunArgs) -> ExitCode {
     match prepare(&args).await {
-        Ok(prepared) => prepared.run(&args.command).await,
+        Ok(prepared) => prepared.run(&args.command, args.pass_token).await,
         Err(error) => error.report(),
     }
 }
@@ -135,6 +152,7 @@ async fn prepare(args: &RunArgs) -> Result<Prepared> {
             "the server's export is not a JSON object: {e}"
         ))
     })?;
+    refuse_unsettable(&values)?;
     if !args.override_existing {
         refuse_clashes(&values)?;
     }
@@ -145,6 +163,42 @@ async fn prepare(args: &RunArgs) -> Result<Prepared> {
         variables: values.into_iter().collect(),
         mounted: None,
     })
+}
+
+/// Keys no environment variable can carry: the server refuses to store them now, but older
+/// entries may remain. Named (never their values) instead of being dropped or failing as the
+/// command's own error.
+fn refuse_unsettable(values: &BTreeMap<String, EnvText>) -> Result<()> {
+    let names = |bad: &dyn Fn(&str, &str) -> bool| -> Vec<&str> {
+        values
+            .iter()
+            .filter(|(name, value)| bad(name, value.0.as_str()))
+            .map(|(name, _)| name.as_str())
+            .collect()
+    };
+    let invalid = names(&|name, _| !is_env_var_name(name));
+    if !invalid.is_empty() {
+        return Err(Error::usage(format!(
+            "keys that are not valid environment variable names (letters, digits and '_', not starting with a digit): {}; nothing was run\n  hint: rename them, or use --mount FILE.json",
+            invalid.join(", ")
+        )));
+    }
+    let nul = names(&|_, value| value.contains('\0'));
+    if !nul.is_empty() {
+        return Err(Error::usage(format!(
+            "keys holding a NUL character, which no environment variable can carry: {}; nothing was run\n  hint: fix their values, or use --mount FILE.json",
+            nul.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+fn is_env_var_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// A variable already set to something else is a clash; the message names them all.
@@ -166,12 +220,17 @@ fn refuse_clashes(values: &BTreeMap<String, EnvText>) -> Result<()> {
 }
 
 impl Prepared {
-    async fn run(self, command: &[OsString]) -> ExitCode {
+    async fn run(self, command: &[OsString], pass_token: bool) -> ExitCode {
         let Some((program, arguments)) = command.split_first() else {
             return Error::usage("no command to run").report();
         };
         let mut child = tokio::process::Command::new(program);
         child.args(arguments);
+        if !pass_token {
+            for name in CREDENTIAL_VARS {
+                child.env_remove(name);
+            }
+        }
         for (name, value) in &self.variables {
             child.env(name, value.0.as_str());
         }

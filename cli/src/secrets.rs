@@ -78,6 +78,10 @@ struct SetArgs {
     /// Accept --value anyway (throwaway values in scripts and demos).
     #[arg(long)]
     insecure_value_arg: bool,
+    /// Store an empty value. Refused otherwise: `printf '%s' "$UNSET" | … secrets set X`
+    /// would blank the secret.
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 pub async fn execute(args: SecretsArgs) -> Result<()> {
@@ -142,8 +146,14 @@ async fn list(client: &Client, out: &Out, url: Url) -> Result<()> {
 
 async fn set(client: &Client, out: &Out, args: &SetArgs, url: Url) -> Result<()> {
     let value = read_value(args).await?;
+    if value.is_empty() && !args.allow_empty {
+        return Err(Error::usage(
+            "the value is empty (an unset variable?); nothing was stored\n  hint: pass --allow-empty to store an empty value",
+        ));
+    }
     let body =
-        serde_json::to_vec(&json!({ "value": value.as_str() })).map_err(anyhow::Error::from)?;
+        serde_json::to_vec(&json!({ "value": value.as_str(), "allow_empty": args.allow_empty }))
+            .map_err(anyhow::Error::from)?;
     let response = client.send_bytes(Method::PUT, url, Some(body)).await?;
     let meta: Value = response.json().await.map_err(anyhow::Error::from)?;
     out.emit_line(&meta, |m: SecretMeta| {

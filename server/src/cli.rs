@@ -31,7 +31,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the service (the default when no command is given).
+    /// Run the service. Never implied: a bare `switchboard` prints this help instead of
+    /// creating a data directory wherever it was typed.
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
@@ -91,7 +92,13 @@ where
             return ExitCode::from(2);
         }
     };
-    let quiet = !matches!(cli.command, None | Some(Command::Serve));
+    let Some(command) = cli.command else {
+        // A bare `switchboard` (or only settings): help on stderr and the usage exit code, as
+        // clap answers a missing subcommand; nothing is created or bound.
+        eprintln!("{}", command::<R>().render_help());
+        return ExitCode::from(2);
+    };
+    let quiet = !matches!(command, Command::Serve);
     let mut settings = cli.settings;
     if quiet && settings.log == "info" {
         // Host-side commands print their result on stdout; keep stderr for problems only.
@@ -104,7 +111,7 @@ where
             return ExitCode::from(2);
         }
     };
-    let outcome = match cli.command.unwrap_or(Command::Serve) {
+    let outcome = match command {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
         Command::BootstrapToken { name, ttl_secs } => {

@@ -98,6 +98,12 @@ impl ConfigKey {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_')
     }
+
+    /// The shape a key must have to be written: every key written is exported as an
+    /// environment variable (`switchboard run`, dotenv, shell), so a name that cannot be one
+    /// is refused when written, never dropped or renamed when exported. Keys stored before
+    /// this rule can still be read, deleted and rolled back.
+    pub const WRITABLE_SHAPE: &'static str = "must be an environment variable name: 1-128 characters of letters, digits and '_', starting with a letter or '_'";
 }
 
 impl fmt::Display for ConfigKey {

@@ -131,7 +131,6 @@ impl Application {
                  and back the key up: without it no secret can be decrypted."
             );
         }
-        let initial_admin_token = core.tokens.issue_initial_admin().await?;
         let redis = settings
             .redis_url
             .as_deref()
@@ -144,6 +143,10 @@ impl Application {
         if readiness.report().redis == Check::Unavailable {
             tracing::warn!("Redis is not reachable yet; continuing, /readyz reports it");
         }
+        // Only once the port is ours (bound above, before the database): a first start that
+        // cannot bind must not spend the one-time admin token on a process that exits before
+        // showing it.
+        let initial_admin_token = core.tokens.issue_initial_admin().await?;
 
         let mut background = BackgroundTasks::default();
         background.spawn(

@@ -12,7 +12,7 @@ use super::path::{ConfigKeyParam, Env, Project, TypedPath};
 use super::reach;
 use super::{Page, PageQuery, Routes, ValidJson, ValidQuery};
 use crate::auth::{Authorized, Principal, scope};
-use crate::domain::Scope;
+use crate::domain::{ConfigKey, Scope};
 use crate::error::ApiError;
 use crate::export::{self, Format};
 use crate::state::AppState;
@@ -137,6 +137,14 @@ fn check_entry(value: &Value, description: Option<&str>) -> Result<(), ApiError>
             "must not be null; DELETE the key to remove its override",
         ));
     }
+    // As an environment variable a string is its own text, and no variable can hold a NUL
+    // (inside arrays and objects the JSON text escapes it).
+    if value.as_str().is_some_and(|text| text.contains('\0')) {
+        return Err(ApiError::invalid(
+            "body.value",
+            "must not contain a NUL character, which no environment variable can carry",
+        ));
+    }
     if value.to_string().len() > MAX_VALUE_BYTES {
         return Err(ApiError::invalid(
             "body.value",
@@ -160,6 +168,9 @@ async fn put(
     TypedPath((project, env, key)): TypedPath<(Project, Env, ConfigKeyParam)>,
     ValidJson(body): ValidJson<PutBody>,
 ) -> Result<HttpResponse, ApiError> {
+    if !key.0.is_env_var_name() {
+        return Err(ApiError::invalid("path.key", ConfigKey::WRITABLE_SHAPE));
+    }
     check_entry(&body.value, body.description.as_deref())?;
     let change = KeyChange {
         key: key.to_string(),

@@ -15,7 +15,7 @@ use super::extract::RollbackBody;
 use super::path::{Env, Project, SecretName, TypedPath};
 use super::{Routes, ValidJson, ValidQuery};
 use crate::auth::{Authorized, scope};
-use crate::domain::Access;
+use crate::domain::{Access, ConfigKey};
 use crate::error::ApiError;
 use crate::export::{self, Format};
 use crate::secrets::SecretValue;
@@ -118,6 +118,10 @@ async fn read(
 #[serde(deny_unknown_fields)]
 struct WriteBody {
     value: Zeroizing<String>,
+    /// An empty value is refused unless asked for: an unset shell variable piped into a
+    /// write would otherwise blank the secret without a word.
+    #[serde(default)]
+    allow_empty: bool,
 }
 
 impl std::fmt::Debug for WriteBody {
@@ -134,6 +138,21 @@ async fn write(
     TypedPath((project, env, name)): TypedPath<(Project, Env, SecretName)>,
     ValidJson(body): ValidJson<WriteBody>,
 ) -> Result<HttpResponse, ApiError> {
+    if !name.0.is_env_var_name() {
+        return Err(ApiError::invalid("path.name", ConfigKey::WRITABLE_SHAPE));
+    }
+    if body.value.is_empty() && !body.allow_empty {
+        return Err(ApiError::invalid(
+            "body.value",
+            "must not be empty unless allow_empty is true",
+        ));
+    }
+    if body.value.contains('\0') {
+        return Err(ApiError::invalid(
+            "body.value",
+            "must not contain a NUL character, which no environment variable can carry",
+        ));
+    }
     if body.value.chars().count() > MAX_SECRET_CHARS {
         return Err(ApiError::invalid(
             "body.value",

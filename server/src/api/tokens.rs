@@ -10,8 +10,8 @@ use crate::auth::{Authorized, Principal, TokenRequest, scope};
 use crate::domain::{Access, Scope, ScopeSet};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
-use crate::store::StoreError;
 use crate::store::tokens::{self, TokenRecord, TokenView};
+use crate::store::{StoreError, environments, projects};
 
 pub fn routes(routes: &mut Routes) {
     routes
@@ -134,6 +134,56 @@ impl IssueBody {
     }
 }
 
+/// A token bound to a project that does not exist (a typo, most likely) would work nowhere
+/// and say nothing; so would an environment that none of its projects has. Both are refused,
+/// by position: the names are the caller's input.
+async fn refuse_unknown_names(state: &AppState, request: &TokenRequest) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    let Access::Only(projects) = &request.projects else {
+        return Ok(());
+    };
+    for (index, project) in projects.iter().enumerate() {
+        match projects::get(&state.store, project.as_str()).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound) => errors.push(FieldError::new(
+                format!("body.projects[{index}]"),
+                "no such project",
+            )),
+            Err(other) => return Err(other.into()),
+        }
+    }
+    if let (true, Access::Only(environments)) = (errors.is_empty(), &request.environments) {
+        for (index, environment) in environments.iter().enumerate() {
+            let mut found = false;
+            for project in projects {
+                match environments::get(&state.store, project.as_str(), environment.as_str()).await
+                {
+                    Ok(_) => found = true,
+                    Err(StoreError::NotFound) => {}
+                    Err(other) => return Err(other.into()),
+                }
+            }
+            if !found {
+                errors.push(FieldError::new(
+                    format!("body.environments[{index}]"),
+                    "no such environment in the token's projects",
+                ));
+            }
+        }
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Unprocessable {
+        detail: errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        errors,
+    })
+}
+
 /// An issuer may only hand out what it holds itself, and only manage tokens within its reach.
 fn covers(
     principal: &Principal,
@@ -176,6 +226,7 @@ async fn issue(
             "a token can only grant scopes, projects and environments its issuer holds".into(),
         ));
     }
+    refuse_unknown_names(&state, &request).await?;
     let (record, token) = state.tokens.issue(&auth.actor, request).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/v1/tokens/{}", record.id)))

@@ -353,7 +353,9 @@ async fn exports_quote_values_and_refuse_keys_that_are_not_variable_names(backen
     let json: Value = export("json").await.json().await.unwrap();
     assert_eq!(json["PORT"], 8080);
 
-    set(&app, "production", "feature.limit", json!(3)).await;
+    // Written now, such a key is refused (`crate::footguns`); one stored before that rule
+    // still makes the dotenv export refuse, naming it.
+    crate::footguns::store_legacy_config_key(&app, "production", "feature.limit", json!(3)).await;
     let problem = assert_problem(export("dotenv").await, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert!(
         problem["detail"]

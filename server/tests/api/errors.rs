@@ -27,7 +27,7 @@ async fn unknown_routes_and_wrong_methods_are_problems() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.headers()["allow"], "GET, POST");
+    assert_eq!(response.headers()["allow"], "GET, HEAD, POST");
     let problem = assert_problem(response, StatusCode::METHOD_NOT_ALLOWED).await;
     assert_eq!(
         problem["type"],
@@ -39,7 +39,7 @@ async fn unknown_routes_and_wrong_methods_are_problems() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.headers()["allow"], "GET");
+    assert_eq!(response.headers()["allow"], "GET, HEAD");
     let problem = assert_problem(response, StatusCode::METHOD_NOT_ALLOWED).await;
     assert_eq!(
         problem["type"],

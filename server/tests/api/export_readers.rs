@@ -204,7 +204,7 @@ async fn shop_with(backend: Backend, values: &[(String, String)]) -> TestApp {
     for (key, value) in values {
         let response = app
             .request(Method::PUT, &format!("{SECRETS}/{key}"))
-            .json(&json!({ "value": value }))
+            .json(&json!({ "value": value, "allow_empty": true }))
             .send()
             .await
             .unwrap();

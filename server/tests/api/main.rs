@@ -22,6 +22,7 @@ mod environments;
 mod errors;
 mod export_readers;
 mod flags;
+mod footguns;
 mod idempotency;
 mod layout;
 mod local_files;

@@ -11,7 +11,7 @@
 //! - The server is already running (this runner started `switchboard serve` in that directory);
 //!   it listens on a free port instead of 8080, so the literal `http://127.0.0.1:8080` becomes
 //!   its address. On PostgreSQL, `DATABASE_URL` (a fresh schema) is exported to the script.
-//! - `cargo` is a shell function: `cargo run --release` (serve) does nothing more, `cargo test …`
+//! - `cargo` is a shell function: `cargo run --release -- serve` does nothing more, `cargo test …`
 //!   does nothing (this is it), `cargo run … -- ARGS` runs `switchboard ARGS`, and
 //!   `cargo run -p switchboard-client --example quickstart` runs the example this workspace built
 //!   (`cargo test --workspace` builds it; when it is missing the step is skipped and said so).
@@ -39,7 +39,7 @@ set -o pipefail
 trap 'echo "readme-test: exit $? at script line $LINENO"' ERR
 cargo() {
   case "$*" in
-    "run --release") echo "readme-test: the server is already running at $README_TEST_API" ;;
+    "run --release -- serve") echo "readme-test: the server is already running at $README_TEST_API" ;;
     "test "*) echo "readme-test: not running 'cargo $*' (this is it)" ;;
     "run -p switchboard-client --example quickstart")
       if [ -x "$README_TEST_QUICKSTART" ]; then "$README_TEST_QUICKSTART"

@@ -263,6 +263,8 @@ async fn a_token_reaching_several_environments_must_name_one(backend: Backend) {
 
 async fn another_environment_or_a_token_without_flags_read_is_forbidden(backend: Backend) {
     let app = shop(backend).await;
+    app.create_project("other").await;
+    app.create_environment("other", "production", None).await;
     let sdk = token(&app, &["flags:read"], &["shop"], &["staging"]).await;
     let problem = assert_problem(
         get_snapshot(&app, &sdk, PRODUCTION, &[]).await,

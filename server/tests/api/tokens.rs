@@ -20,6 +20,9 @@ crate::on_both_backends!(
 
 async fn an_issued_token_is_shown_once_and_listed_without_its_secret(backend: Backend) {
     let app = spawn_app(backend).await;
+    // A token names projects and environments that exist (a typo is refused).
+    app.create_project("shop").await;
+    app.create_environment("shop", "production", None).await;
     let response = app
         .post("/v1/tokens", json!({ "name": "deploy", "scopes": ["secrets:read"], "projects": ["shop"], "environments": ["production"], "ttl_seconds": 3600 }))
         .await;
@@ -197,6 +200,8 @@ async fn tokens_without_the_scope_or_outside_their_projects_are_forbidden(backen
 
 async fn a_token_cannot_grant_more_than_its_issuer_holds(backend: Backend) {
     let app = spawn_app(backend).await;
+    // A token names projects that exist (a typo is refused).
+    app.create_project("shop").await;
     let (shop_admin, _) = app
         .issue_token(json!({ "name": "shop admin", "scopes": ["admin"], "projects": ["shop"] }))
         .await;
