@@ -11,7 +11,7 @@ use crate::domain::{Access, Scope, ScopeSet};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use crate::store::tokens::{self, TokenRecord, TokenView};
-use crate::store::{StoreError, environments, projects};
+use crate::store::{StoreError, projects};
 
 pub fn routes(routes: &mut Routes) {
     routes
@@ -135,8 +135,9 @@ impl IssueBody {
 }
 
 /// A token bound to a project that does not exist (a typo, most likely) would work nowhere
-/// and say nothing; so would an environment that none of its projects has. Both are refused,
-/// by position: the names are the caller's input.
+/// and say nothing: refused, by position (the names are the caller's input). Environments may
+/// be named before they exist (a token for the `preview` environment a pipeline creates), so
+/// they are not looked up.
 async fn refuse_unknown_names(state: &AppState, request: &TokenRequest) -> Result<(), ApiError> {
     let mut errors = Vec::new();
     let Access::Only(projects) = &request.projects else {
@@ -150,25 +151,6 @@ async fn refuse_unknown_names(state: &AppState, request: &TokenRequest) -> Resul
                 "no such project",
             )),
             Err(other) => return Err(other.into()),
-        }
-    }
-    if let (true, Access::Only(environments)) = (errors.is_empty(), &request.environments) {
-        for (index, environment) in environments.iter().enumerate() {
-            let mut found = false;
-            for project in projects {
-                match environments::get(&state.store, project.as_str(), environment.as_str()).await
-                {
-                    Ok(_) => found = true,
-                    Err(StoreError::NotFound) => {}
-                    Err(other) => return Err(other.into()),
-                }
-            }
-            if !found {
-                errors.push(FieldError::new(
-                    format!("body.environments[{index}]"),
-                    "no such environment in the token's projects",
-                ));
-            }
         }
     }
     if errors.is_empty() {

@@ -111,11 +111,14 @@ const SCOPES: [&str; 7] = [
 /// Routes that take their project and environment from the query string.
 const QUERY_TARGETED: [&str; 3] = ["/v1/sdk/snapshot", "/v1/evaluate", "/v1/sdk/stream"];
 
+/// `HEAD` is registered with every `GET` by the route table itself and answered by the same
+/// handler (the contract test holds the two sets equal), so a `GET` row stands for both.
 #[test]
 fn every_route_has_exactly_one_row_in_the_matrix() {
     let served: BTreeSet<(String, String)> = switchboard_server::api::routes()
         .table()
         .into_iter()
+        .filter(|(method, _)| method != "HEAD")
         .collect();
     let rows: BTreeSet<(String, String)> = ROWS
         .iter()

@@ -452,13 +452,13 @@ fn routes() -> Vec<Route> {
         ),
         route(
             Method::PUT,
-            "/v1/projects/shop/environments/production/secrets/api-key",
+            "/v1/projects/shop/environments/production/secrets/API_KEY",
             format!("{E}/secrets/{{name}}"),
             &[],
         ),
         route(
             Method::POST,
-            "/v1/projects/shop/environments/production/secrets/api-key/rollback",
+            "/v1/projects/shop/environments/production/secrets/API_KEY/rollback",
             format!("{E}/secrets/{{name}}/rollback"),
             &[],
         ),
@@ -533,7 +533,7 @@ async fn fixture(app: &TestApp) {
             Some(json!({ "value": "hello" })),
         ),
         (
-            format!("{env}/secrets/api-key"),
+            format!("{env}/secrets/API_KEY"),
             Some(json!({ "value": "s3cr3t" })),
         ),
     ] {
@@ -737,7 +737,7 @@ async fn null_is_refused_where_the_spec_does_not_allow_it(backend: Backend) {
 async fn a_secret_as_long_as_the_spec_allows_is_stored_whatever_its_bytes(backend: Backend) {
     let app = spawn_app(backend).await;
     fixture(&app).await;
-    let path = "/v1/projects/shop/environments/production/secrets/api-key";
+    let path = "/v1/projects/shop/environments/production/secrets/API_KEY";
 
     // 65 536 characters (the spec's maxLength) of two bytes each.
     let longest = app

@@ -179,6 +179,7 @@ async fn revoking_a_token_revokes_the_tokens_it_issued_transitively(backend: Bac
 
 async fn a_token_cannot_grant_environments_its_issuer_does_not_reach(backend: Backend) {
     let app = spawn_app(backend).await;
+    app.create_project("shop").await;
     let staging_admin = token_of(
         &issue_as(
             &app,
