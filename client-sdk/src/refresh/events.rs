@@ -4,7 +4,8 @@
 //! the streaming transport then fetches with a conditional `GET`. The first event on every
 //! connection is the current revision, so a reconnect can never miss a change. Heartbeats are
 //! SSE comments, which the parser skips; they only keep the connection (and the read timeout)
-//! alive. `event: gone` means the environment was deleted.
+//! alive. `event: gone` means the environment was deleted; `event: unauthorized` that the
+//! token was revoked or expired.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -143,6 +144,22 @@ impl Events {
                     }));
                 }
                 "gone" => return Ok(Some(Signal::Gone)),
+                // The server ends the stream of a token revoked or expired meanwhile; said as
+                // the 401 every later request would get, so it is reported at once.
+                "unauthorized" => {
+                    #[derive(Deserialize)]
+                    struct Unauthorized {
+                        reason: Option<String>,
+                    }
+                    let reason = serde_json::from_str::<Unauthorized>(&event.data)
+                        .ok()
+                        .and_then(|u| u.reason)
+                        .unwrap_or_else(|| "refused".into());
+                    return Err(RefreshError::Unauthorized {
+                        status: 401,
+                        detail: format!("the token was {reason} while the change stream was open"),
+                    });
+                }
                 // Event types this client does not know yet: a newer server may add some.
                 other => tracing::debug!(event = other, "Switchboard: unknown stream event"),
             }
