@@ -17,7 +17,9 @@ pub enum Backend {
 const POSTGRES_VAR: &str = "SWITCHBOARD_TEST_DATABASE_URL";
 const REDIS_VAR: &str = "SWITCHBOARD_TEST_REDIS_URL";
 
-fn required(what: &str) -> bool {
+/// Whether `SWITCHBOARD_TEST_REQUIRE` names `what` (`postgres`, `redis`, `readers`, `browser`, …):
+/// a test whose outside tool is missing then fails instead of skipping with a note.
+pub fn required(what: &str) -> bool {
     std::env::var("SWITCHBOARD_TEST_REQUIRE")
         .map(|v| v.split(',').any(|w| w.trim() == what))
         .unwrap_or(false)

@@ -19,5 +19,5 @@ mod backend;
 mod database;
 
 pub use app::{TestApp, free_port, spawn_app, spawn_app_with};
-pub use backend::{Backend, NOT_CONFIGURED, postgres, redis_url};
+pub use backend::{Backend, NOT_CONFIGURED, postgres, redis_url, required};
 pub use database::TestDatabase;
