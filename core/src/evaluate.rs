@@ -21,6 +21,34 @@ impl CompiledSnapshot {
         }
     }
 
+    /// The position of flag `key` in snapshot order (what [`evaluate_at`](Self::evaluate_at)
+    /// takes), if the snapshot has it.
+    pub fn position(&self, key: &str) -> Option<usize> {
+        self.index.get(key).copied()
+    }
+
+    /// How many flags the snapshot has (positions are `0..len`).
+    pub fn len(&self) -> usize {
+        self.flags.len()
+    }
+
+    /// Whether the snapshot has no flag.
+    pub fn is_empty(&self) -> bool {
+        self.flags.is_empty()
+    }
+
+    /// Evaluates the flag at `position` in snapshot order, with its key: for callers that walk
+    /// every flag, or resolve the keys they were given once, so that no evaluation looks its
+    /// key up again. `None` past the last flag.
+    pub fn evaluate_at<'a>(
+        &'a self,
+        position: usize,
+        ctx: &Context,
+    ) -> Option<(&'a str, Evaluation<'a>)> {
+        let flag = self.flags.get(position)?;
+        Some((&flag.key, self.evaluate_flag(flag, ctx)))
+    }
+
     fn evaluate_flag<'a>(&'a self, flag: &'a CompiledFlag, ctx: &Context) -> Evaluation<'a> {
         match &flag.program {
             Ok(program) => self.run(program, ctx),

@@ -11,8 +11,10 @@
 //! - What a request logs and records: see [`RequestSpan`].
 
 mod request_span;
+mod route;
 
 pub use request_span::RequestSpan;
+pub use route::RoutePattern;
 
 use std::io::IsTerminal;
 use std::time::Instant;
@@ -77,7 +79,8 @@ pub fn init(settings: &Settings) -> anyhow::Result<TelemetryGuard> {
             .boxed(),
     };
     let mut guard = TelemetryGuard::default();
-    let otel = if otlp_configured() {
+    let exporting = otlp_configured();
+    let otel = if exporting {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .build()
@@ -99,11 +102,15 @@ pub fn init(settings: &Settings) -> anyhow::Result<TelemetryGuard> {
     } else {
         None
     };
-    let _ = tracing_subscriber::registry()
+    let installed = tracing_subscriber::registry()
         .with(filter)
         .with(fmt)
         .with(otel)
         .try_init();
+    // Only the subscriber actually installed decides what request spans carry.
+    if installed.is_ok() {
+        request_span::set_exporting(exporting);
+    }
     Ok(guard)
 }
 
@@ -111,6 +118,7 @@ pub fn init(settings: &Settings) -> anyhow::Result<TelemetryGuard> {
 #[derive(Clone, Debug)]
 pub struct Metrics {
     registry: Registry,
+    /// Read through [`RoutePattern::observe`], which resolves each label set once.
     requests: IntCounterVec,
     latency: HistogramVec,
     in_flight: IntGauge,
@@ -215,31 +223,23 @@ pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let metrics = req
-        .app_data::<web::Data<Metrics>>()
-        .map(|m| m.get_ref().clone());
-    let method = req.method().as_str().to_owned();
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let started = Instant::now();
     let in_flight = metrics.as_ref().map(|m| InFlight::enter(&m.in_flight));
     let result = next.call(req).await;
     drop(in_flight);
     let mut response = result?;
-    let route = response
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
     if let Some(m) = &metrics {
-        let status = response.status().as_u16().to_string();
-        m.requests
-            .with_label_values(&[&method, &route, &status])
-            .inc();
-        m.latency
-            .with_label_values(&[&method, &route])
-            .observe(started.elapsed().as_secs_f64());
-        let refusal = match response.status() {
+        let request = response.request();
+        let status = response.status();
+        let seconds = started.elapsed().as_secs_f64();
+        match request.app_data::<RoutePattern>() {
+            Some(route) => route.observe(m, request.method(), status.as_u16(), seconds),
+            None => route::observe_unmatched(m, request.method(), status.as_u16(), seconds),
+        }
+        let refusal = match status {
             StatusCode::UNAUTHORIZED => Some(
-                response
-                    .request()
+                request
                     .extensions()
                     .get::<AuthRefusal>()
                     .map_or("unauthenticated", |refusal| refusal.0),
@@ -255,9 +255,16 @@ pub async fn observe(
         .request()
         .extensions()
         .get::<tracing_actix_web::RequestId>()
-        .and_then(|id| HeaderValue::from_str(&id.to_string()).ok());
+        .and_then(request_id_header);
     if let Some(id) = request_id {
         response.headers_mut().insert(REQUEST_ID.clone(), id);
     }
     Ok(response)
+}
+
+/// The request id as a header value, written without an intermediate `String`.
+fn request_id_header(id: &tracing_actix_web::RequestId) -> Option<HeaderValue> {
+    let mut buffer = [0; uuid::fmt::Hyphenated::LENGTH];
+    let text = id.hyphenated().encode_lower(&mut buffer);
+    HeaderValue::from_str(text).ok()
 }

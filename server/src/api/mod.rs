@@ -28,6 +28,7 @@ use actix_web::http::{Method, header};
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, Route, web};
 
 use crate::error::ApiError;
+use crate::telemetry::RoutePattern;
 
 /// Collects routes grouped by path, in registration order, and mounts them as a tree of
 /// scopes (see [`Routes::register`]).
@@ -88,7 +89,7 @@ impl Routes {
         let mut root = Node::default();
         for (path, routes) in self.resources {
             let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-            root.insert(&segments, routes);
+            root.insert(&segments, &path, routes);
         }
         root.mount_children(cfg);
     }
@@ -99,13 +100,17 @@ impl Routes {
 #[derive(Default)]
 struct Node {
     segment: String,
+    /// The full path pattern of the routes ending here (what metrics and spans are labelled
+    /// with).
+    pattern: String,
     routes: Vec<(Method, Route)>,
     children: Vec<Node>,
 }
 
 impl Node {
-    fn insert(&mut self, segments: &[&str], routes: Vec<(Method, Route)>) {
+    fn insert(&mut self, segments: &[&str], pattern: &str, routes: Vec<(Method, Route)>) {
         let Some((first, rest)) = segments.split_first() else {
+            pattern.clone_into(&mut self.pattern);
             self.routes.extend(routes);
             return;
         };
@@ -120,7 +125,7 @@ impl Node {
             }
         };
         if let Some(child) = self.children.get_mut(index) {
-            child.insert(rest, routes);
+            child.insert(rest, pattern, routes);
         }
     }
 
@@ -132,11 +137,11 @@ impl Node {
         for child in literal.into_iter().chain(param) {
             let path = format!("/{}", child.segment);
             if child.children.is_empty() {
-                cfg.service(resource(&path, child.routes));
+                cfg.service(resource(&path, &child.pattern, child.routes));
             } else {
                 cfg.service(web::scope(&path).configure(move |inner| {
                     if !child.routes.is_empty() {
-                        inner.service(resource("", child.routes));
+                        inner.service(resource("", &child.pattern, child.routes));
                     }
                     Node {
                         routes: Vec::new(),
@@ -149,18 +154,19 @@ impl Node {
     }
 }
 
-/// A resource answering `routes`, and 405 with `Allow` for any other method.
-fn resource(path: &str, routes: Vec<(Method, Route)>) -> Resource {
+/// A resource answering `routes`, and 405 with `Allow` for any other method. It carries its
+/// full `pattern` as app data ([`RoutePattern`]): the telemetry labels the request with it after
+/// routing, instead of walking the route map again for `match_pattern`.
+fn resource(path: &str, pattern: &str, routes: Vec<(Method, Route)>) -> Resource {
     let allow = routes
         .iter()
         .map(|(method, _)| method.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    let resource = routes
-        .into_iter()
-        .fold(web::resource(path), |resource, (_, route)| {
-            resource.route(route)
-        });
+    let resource = routes.into_iter().fold(
+        web::resource(path).app_data(RoutePattern::new(pattern)),
+        |resource, (_, route)| resource.route(route),
+    );
     resource.default_service(web::to(move || {
         let allow = allow.clone();
         async move {

@@ -118,7 +118,9 @@ async fn cached(
         .ok_or_else(|| ApiError::not_found(format_args!("environment '{project}/{environment}'")))
 }
 
-#[tracing::instrument(skip_all)]
+// DEBUG, not INFO: on the SDK's hot path the request's own span (`RequestSpan`) says all a
+// trace needs; a second span per request is work no one reads at the default level.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn snapshot(
     auth: Authorized<scope::FlagsRead>,
     state: web::Data<AppState>,
@@ -215,7 +217,7 @@ struct EvaluationRequest {
     flags: Option<Vec<String>>,
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn evaluate(
     auth: Authorized<scope::FlagsRead>,
     state: web::Data<AppState>,

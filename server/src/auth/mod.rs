@@ -10,9 +10,9 @@
 //! transaction. Tokens issued from the host (the first admin token, `bootstrap-token`) have no
 //! issuer.
 //!
-//! Verified tokens are cached (bounded, keyed by SHA-256 of the token, never the token itself),
-//! so a token seen before costs a hash and a map lookup instead of a signature check and a
-//! database read. A cached verification is *fresh* for `SWITCHBOARD_TOKEN_CACHE_TTL_SECS`; after
+//! Verified tokens are cached (bounded; see [`verified`]), so a token seen before costs a fast
+//! hash, a map lookup and a constant-time compare instead of a signature check and a database
+//! read. A cached verification is *fresh* for `SWITCHBOARD_TOKEN_CACHE_TTL_SECS`; after
 //! that the record is read again, but when the database cannot answer the cached verification
 //! still stands until the token's own `exp`: an outage of any length must not log every SDK out.
 //! Revocation does not depend on that freshness: every instance keeps the set of revoked,
@@ -23,16 +23,16 @@
 //! before it still apply during it.
 
 mod extract;
+mod verified;
 
 pub use extract::{Authorized, scope};
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::domain::{Access, Scope, ScopeSet};
 use crate::shutdown::Shutdown;
@@ -40,6 +40,7 @@ use crate::store::audit::Actor;
 use crate::store::signing_keys::SigningKey;
 use crate::store::tokens::{self, TokenRecord};
 use crate::store::{Store, StoreError, now_micros};
+use verified::VerifiedCache;
 
 const AUDIENCE: &str = "switchboard";
 const ISSUER: &str = "switchboard";
@@ -140,8 +141,8 @@ pub struct Authenticator {
 pub struct TokenService {
     store: Store,
     keys: Vec<SigningKey>,
-    /// Verified tokens by SHA-256 of the token, with when their record was last read.
-    cache: moka::sync::Cache<[u8; 32], Verified>,
+    /// Verified tokens, with when their record was last read.
+    cache: VerifiedCache,
     /// How long a cached verification is trusted without reading the record again (while the
     /// database answers).
     fresh_for: Duration,
@@ -150,14 +151,6 @@ pub struct TokenService {
     revoked: RwLock<HashMap<String, i64>>,
     /// Bumped whenever `revoked` gains ids, so that open streams re-check their token at once.
     revocations: tokio::sync::watch::Sender<u64>,
-}
-
-/// A cached verification.
-#[derive(Clone)]
-struct Verified {
-    principal: Arc<Principal>,
-    /// When the record was read; past `fresh_for` it is read again if the database answers.
-    at: Instant,
 }
 
 impl std::fmt::Debug for TokenService {
@@ -176,11 +169,7 @@ impl TokenService {
         Self {
             store,
             keys,
-            // No time-to-live: an entry is refused past its token's `exp` and re-read past
-            // `fresh_for`, but kept so that it can still answer while the database is down.
-            cache: moka::sync::Cache::builder()
-                .max_capacity(CACHE_CAPACITY)
-                .build(),
+            cache: VerifiedCache::new(CACHE_CAPACITY),
             fresh_for,
             revoked: RwLock::new(HashMap::new()),
             revocations: tokio::sync::watch::Sender::new(0),
@@ -260,11 +249,11 @@ impl TokenService {
 
     /// Verifies a bearer token and returns its principal.
     pub async fn authenticate(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
-        let fingerprint: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let cached = self.cache.get(&fingerprint);
+        let fingerprint = self.cache.slot(token);
+        let cached = self.cache.get(fingerprint, token);
         if let Some(verified) = &cached {
             if let Err(refused) = self.standing(&verified.principal) {
-                self.cache.invalidate(&fingerprint);
+                self.cache.invalidate(fingerprint);
                 return Err(refused);
             }
             if verified.at.elapsed() < self.fresh_for {
@@ -275,7 +264,7 @@ impl TokenService {
         let record = match tokens::get(&self.store, &claims.jti).await {
             Ok(record) => record,
             Err(StoreError::NotFound) => {
-                self.cache.invalidate(&fingerprint);
+                self.cache.invalidate(fingerprint);
                 return Err(AuthError::Revoked);
             }
             // A token verified before the outage keeps working through it (until its `exp`;
@@ -290,18 +279,12 @@ impl TokenService {
             Err(other) => return Err(other.into()),
         };
         if record.revoked_at.is_some() {
-            self.cache.invalidate(&fingerprint);
+            self.cache.invalidate(fingerprint);
             return Err(AuthError::Revoked);
         }
         let principal = Arc::new(Principal::from_record(&record));
         self.standing(&principal)?;
-        self.cache.insert(
-            fingerprint,
-            Verified {
-                principal: principal.clone(),
-                at: Instant::now(),
-            },
-        );
+        self.cache.insert(fingerprint, token, principal.clone());
         Ok(principal)
     }
 

@@ -6,6 +6,11 @@
 //! serialized when the snapshot is built and a request only copies bytes. Anything else (errors,
 //! unknown keys) goes through serde, in the same shape as
 //! [`switchboard_core::EvaluationDetail`]; the equivalence test holds the two to each other.
+//!
+//! [`Answers::each`] is the walk itself: each flag looked up once (every flag goes by its
+//! position in the compiled snapshot, listed keys are resolved once to theirs), evaluated, and
+//! handed with its prepared pieces to a writer that appends to the caller's buffer. Both
+//! `POST /v1/evaluate` and OFREP's bulk evaluation write their own framing around it.
 
 use std::collections::HashMap;
 
@@ -16,10 +21,9 @@ use switchboard_core::{CompiledSnapshot, Context, ErrorCode, Evaluation, Reason,
 /// The prepared pieces of one snapshot's answers.
 #[derive(Debug, Default)]
 pub struct Answers {
-    /// In the compiled snapshot's flag order (the order of "every flag" answers).
+    /// In the compiled snapshot's flag order (the order of "every flag" answers): the piece
+    /// of the flag at position `i` of the compiled snapshot is `flags[i]`.
     flags: Vec<Prepared>,
-    /// Flag key → index into `flags`, for requests that list keys.
-    index: HashMap<Box<str>, usize>,
     /// A buffer size that fits an answer for every flag without growing.
     size_hint: usize,
 }
@@ -33,6 +37,19 @@ struct Prepared {
     key: Box<[u8]>,
     /// One per variant.
     served: Box<[ServedVariant]>,
+}
+
+/// One evaluated flag with its prepared JSON pieces, as [`Answers::each`] hands it to a writer.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer<'a> {
+    /// The flag key as asked (it may not exist).
+    pub key: &'a str,
+    /// The key as a JSON string (quoted, escaped), when the snapshot has the flag.
+    pub key_json: Option<&'a [u8]>,
+    /// `"value":…,"variant":"…"` for the served variant, when a variant was served without
+    /// error: a writer copies it as it is.
+    pub served: Option<&'a [u8]>,
+    pub evaluation: Evaluation<'a>,
 }
 
 /// A result as serde writes it: field for field [`switchboard_core::EvaluationDetail`].
@@ -69,13 +86,59 @@ impl Answers {
             let longest = served.iter().map(|(_, p)| p.len()).max().unwrap_or(0);
             let key_json = serde_json::to_vec(key)?.into_boxed_slice();
             answers.size_hint += key_json.len() + longest + 64;
-            answers.index.insert(key.into(), answers.flags.len());
             answers.flags.push(Prepared {
                 key: key_json,
                 served: served.into_boxed_slice(),
             });
         }
         Ok(answers)
+    }
+
+    /// A buffer size that fits the answers for `keys` (every flag when `None`) without growing.
+    pub fn size_hint(&self, keys: Option<&[String]>) -> usize {
+        match keys {
+            Some(keys) => 128 + keys.len() * 128,
+            None => 128 + self.size_hint,
+        }
+    }
+
+    /// Evaluates every flag in snapshot order, or `keys` in their order, each key looked up
+    /// once, and hands each result with its prepared pieces to `write`: what the answers of
+    /// `POST /v1/evaluate` and of OFREP's bulk evaluation are written from. `compiled` must be
+    /// the snapshot these answers were built for (the entry's).
+    pub fn each<'a, E>(
+        &'a self,
+        compiled: &'a CompiledSnapshot,
+        context: &Context,
+        keys: Option<&'a [String]>,
+        mut write: impl FnMut(Answer<'a>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut answer = |key: &'a str, position: Option<usize>| {
+            let prepared = position.and_then(|i| self.flags.get(i));
+            let evaluation = match position.and_then(|i| compiled.evaluate_at(i, context)) {
+                Some((_, evaluation)) => evaluation,
+                None => compiled.evaluate(key, context),
+            };
+            write(Answer {
+                key,
+                key_json: prepared.map(|p| &*p.key),
+                served: prepared.and_then(|p| served_piece(p, &evaluation)),
+                evaluation,
+            })
+        };
+        match keys {
+            None => {
+                for (position, key) in compiled.flag_keys().enumerate() {
+                    answer(key, Some(position))?;
+                }
+            }
+            Some(keys) => {
+                for key in keys {
+                    answer(key, compiled.position(key))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The body of `POST /v1/evaluate`: every flag in snapshot order, or `keys` in their order.
@@ -85,11 +148,7 @@ impl Answers {
         context: &Context,
         keys: Option<&[String]>,
     ) -> serde_json::Result<Vec<u8>> {
-        let hint = match keys {
-            Some(keys) => 128 + keys.len() * 128,
-            None => 128 + self.size_hint,
-        };
-        let mut out = Vec::with_capacity(hint);
+        let mut out = Vec::with_capacity(self.size_hint(keys));
         out.extend_from_slice(b"{\"project\":");
         serde_json::to_writer(&mut out, compiled.project())?;
         out.extend_from_slice(b",\"environment\":");
@@ -97,51 +156,35 @@ impl Answers {
         out.extend_from_slice(b",\"revision\":");
         serde_json::to_writer(&mut out, &compiled.revision())?;
         out.extend_from_slice(b",\"results\":[");
-        match keys {
-            None => {
-                for (i, (key, prepared)) in compiled.flag_keys().zip(&self.flags).enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    let evaluation = compiled.evaluate(key, context);
-                    write_result(&mut out, key, Some(prepared), evaluation)?;
-                }
+        let mut first = true;
+        self.each(compiled, context, keys, |answer| {
+            if !std::mem::take(&mut first) {
+                out.push(b',');
             }
-            Some(keys) => {
-                for (i, key) in keys.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    let prepared = self
-                        .index
-                        .get(key.as_str())
-                        .and_then(|&i| self.flags.get(i));
-                    let evaluation = compiled.evaluate(key, context);
-                    write_result(&mut out, key, prepared, evaluation)?;
-                }
-            }
-        }
+            write_result(&mut out, answer)
+        })?;
         out.extend_from_slice(b"]}");
         Ok(out)
     }
 }
 
-fn write_result(
-    out: &mut Vec<u8>,
-    key: &str,
-    prepared: Option<&Prepared>,
-    evaluation: Evaluation<'_>,
-) -> serde_json::Result<()> {
-    let piece = match (prepared, evaluation.error_code, evaluation.variant) {
-        (Some(prepared), None, Some(variant)) => prepared
-            .served
-            .iter()
-            .find(|(name, _)| **name == *variant)
-            .map(|(_, piece)| (&prepared.key, piece)),
-        _ => None,
-    };
-    match piece {
-        Some((key_json, piece)) => {
+/// The prepared `"value":…,"variant":"…"` of the variant `evaluation` served without error.
+fn served_piece<'a>(prepared: &'a Prepared, evaluation: &Evaluation<'_>) -> Option<&'a [u8]> {
+    if evaluation.error_code.is_some() {
+        return None;
+    }
+    let variant = evaluation.variant?;
+    prepared
+        .served
+        .iter()
+        .find(|(name, _)| **name == *variant)
+        .map(|(_, piece)| &**piece)
+}
+
+fn write_result(out: &mut Vec<u8>, answer: Answer<'_>) -> serde_json::Result<()> {
+    let evaluation = answer.evaluation;
+    match (answer.key_json, answer.served) {
+        (Some(key_json), Some(piece)) => {
             out.extend_from_slice(b"{\"key\":");
             out.extend_from_slice(key_json);
             out.push(b',');
@@ -151,10 +194,10 @@ fn write_result(
             out.extend_from_slice(b"\"}");
             Ok(())
         }
-        None => serde_json::to_writer(
+        _ => serde_json::to_writer(
             out,
             &Detail {
-                key,
+                key: answer.key,
                 value: evaluation.value,
                 variant: evaluation.variant,
                 reason: evaluation.reason,

@@ -28,7 +28,8 @@
 //! - `poller`: [`Snapshots::watch`] and [`Snapshots::sync`].
 //! - `bus`: the announcements instances exchange on Redis.
 //! - `shared_cache`: snapshot bodies shared between instances in Redis.
-//! - `answers`: `POST /v1/evaluate` answers prepared once per entry.
+//! - `answers`: `POST /v1/evaluate` answers prepared once per entry, and the walk over
+//!   evaluated flags (`Answers::each`) that OFREP's bulk answer writes from too.
 
 mod answers;
 mod bus;
@@ -38,7 +39,7 @@ mod map;
 mod poller;
 mod shared_cache;
 
-pub use answers::Answers;
+pub use answers::{Answer, Answers};
 pub use entry::EnvironmentSnapshot;
 
 use std::sync::Arc;

@@ -8,7 +8,7 @@
 //! instead of its text, logs client errors at DEBUG (with a once-a-minute INFO summary of how
 //! many there were) and server errors at ERROR.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::body::MessageBody;
@@ -21,6 +21,7 @@ use tracing::field::Empty;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+use super::RoutePattern;
 use crate::error::ApiError;
 
 /// How often, at most, the count of client errors is logged at INFO.
@@ -30,40 +31,57 @@ const SUMMARY_INTERVAL_SECS: u64 = 60;
 static CLIENT_ERRORS: AtomicU64 = AtomicU64::new(0);
 static LAST_SUMMARY: AtomicU64 = AtomicU64::new(0);
 
+/// Whether spans are exported (an OTLP endpoint is configured); set once by `telemetry::init`.
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Tells the request spans that an exporter records them, so they carry the OpenTelemetry
+/// fields (route, name, status) too.
+pub(super) fn set_exporting(exporting: bool) {
+    EXPORTING.store(exporting, Ordering::Relaxed);
+}
+
 /// The [`RootSpanBuilder`] of the service; see the module documentation.
 #[derive(Debug)]
 pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let method = request.method().as_str();
-        let route = request
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned());
-        let request_id = request
-            .extensions()
-            .get::<RequestId>()
-            .map(ToString::to_string)
-            .unwrap_or_default();
+        // Field values are only evaluated for a span some layer records: at a level that is
+        // off and without an exporter, a request pays for a level check. Without an exporter
+        // the log layer is the only reader: it gets the fields a log line needs, formatted
+        // once, and nothing is recorded later (the lines written at the end of a request carry
+        // their status, problem and route themselves).
+        let id = || RequestIdField(request.extensions().get::<RequestId>().copied());
+        if !EXPORTING.load(Ordering::Relaxed) {
+            return tracing::info_span!(
+                "HTTP request",
+                http.method = %request.method().as_str(),
+                // The path without the query string: values in a query never reach a log.
+                http.target = %request.path(),
+                request_id = %id(),
+            );
+        }
+        // The route is not known before routing; it is recorded when the request ends.
         let span = tracing::info_span!(
             "HTTP request",
-            http.method = %method,
-            http.route = %route,
-            // The path without the query string: values in a query never reach a log or span.
+            http.method = %request.method().as_str(),
+            http.route = Empty,
             http.target = %request.path(),
             http.status_code = Empty,
-            otel.name = %format!("{method} {route}"),
+            otel.name = Empty,
             otel.kind = "server",
             otel.status_code = Empty,
-            request_id = %request_id,
+            request_id = %id(),
             // The problem `type` slug, never the detail, which may describe submitted input.
             exception.message = Empty,
         );
-        // Continue the caller's trace when it sent a `traceparent`.
-        let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
-            propagator.extract(&Headers(request.headers()))
-        });
-        let _ = span.set_parent(parent);
+        if !span.is_disabled() {
+            // Continue the caller's trace when it sent a `traceparent`.
+            let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+                propagator.extract(&Headers(request.headers()))
+            });
+            let _ = span.set_parent(parent);
+        }
         span
     }
 
@@ -72,31 +90,70 @@ impl RootSpanBuilder for RequestSpan {
             Ok(response) => (response.status(), response.response().error()),
             Err(error) => (error.as_response_error().status_code(), Some(error)),
         };
-        span.record("http.status_code", status.as_u16());
-        span.record(
-            "otel.status_code",
-            if status.is_server_error() {
-                "ERROR"
-            } else {
-                "OK"
-            },
-        );
         let problem = error.map(|error| match error.as_error::<ApiError>() {
             Some(api) => api.slug(),
             None => "http",
         });
-        if let Some(problem) = problem {
-            span.record("exception.message", problem);
+        let route = route_of(outcome);
+        if EXPORTING.load(Ordering::Relaxed) && !span.is_disabled() {
+            record_outcome(&span, outcome, route, status, problem);
         }
         let problem = problem.unwrap_or("none");
         if status.is_server_error() {
-            tracing::error!(parent: &span, status = status.as_u16(), problem, "request failed");
+            tracing::error!(parent: &span, status = status.as_u16(), problem, route, "request failed");
         } else if status.is_client_error() {
-            tracing::debug!(parent: &span, status = status.as_u16(), problem, "request refused");
+            tracing::debug!(parent: &span, status = status.as_u16(), problem, route, "request refused");
             count_client_error();
         } else if status == StatusCode::SWITCHING_PROTOCOLS {
             tracing::debug!(parent: &span, "protocol switched");
         }
+    }
+}
+
+/// The request id as a span field, formatted (without allocating) only if a layer records it.
+struct RequestIdField(Option<RequestId>);
+
+impl std::fmt::Display for RequestIdField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(id) => std::fmt::Display::fmt(&id.hyphenated(), f),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The route the request matched (its resource's [`RoutePattern`]), or `unmatched`.
+fn route_of<B>(outcome: &Result<ServiceResponse<B>, Error>) -> &str {
+    outcome
+        .as_ref()
+        .ok()
+        .and_then(|response| response.request().app_data::<RoutePattern>())
+        .map_or("unmatched", RoutePattern::as_str)
+}
+
+/// What an exported span learns when the request ends: its route and OpenTelemetry name
+/// (`METHOD /route`), its status, and the problem slug of an error.
+fn record_outcome<B>(
+    span: &Span,
+    outcome: &Result<ServiceResponse<B>, Error>,
+    route: &str,
+    status: StatusCode,
+    problem: Option<&str>,
+) {
+    span.record("http.route", route);
+    let method = outcome
+        .as_ref()
+        .map_or("", |response| response.request().method().as_str());
+    span.record("otel.name", format_args!("{method} {route}"));
+    span.record("http.status_code", status.as_u16());
+    let otel_status = if status.is_server_error() {
+        "ERROR"
+    } else {
+        "OK"
+    };
+    span.record("otel.status_code", otel_status);
+    if let Some(problem) = problem {
+        span.record("exception.message", problem);
     }
 }
 

@@ -23,6 +23,7 @@ mod errors;
 mod export_readers;
 mod flags;
 mod footguns;
+mod hot_path;
 mod idempotency;
 mod layout;
 mod local_files;
