@@ -29,17 +29,20 @@
 //! - `bus`: the announcements instances exchange on Redis.
 //! - `shared_cache`: snapshot bodies shared between instances in Redis.
 //! - `answers`: `POST /v1/evaluate` answers prepared once per entry.
+//! - `ofrep`: OFREP answers prepared once per entry, and what client-side keys may see.
 
 mod answers;
 mod bus;
 mod entry;
 mod load;
 mod map;
+mod ofrep;
 mod poller;
 mod shared_cache;
 
 pub use answers::Answers;
 pub use entry::EnvironmentSnapshot;
+pub use ofrep::{OfrepAnswers, Single, View};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
