@@ -138,13 +138,17 @@ fn parse_context(body: &[u8]) -> Result<Context, Failure> {
         #[serde(borrow, default)]
         context: Option<&'a RawValue>,
     }
-    let request: Request<'_> = serde_json::from_slice(body).map_err(|e| {
-        if e.is_data() {
-            Failure::invalid_context("the body must be an object with a `context` object")
-        } else {
-            Failure::parse("the body is not valid JSON")
-        }
-    })?;
+    // Valid JSON of another shape (serde would also read a struct from an array) is an invalid
+    // context; anything else is a parse error.
+    let shape = || match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+        Ok(_) => Failure::invalid_context("the body must be an object with a `context` object"),
+        Err(_) => Failure::parse("the body is not valid JSON"),
+    };
+    let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !object {
+        return Err(shape());
+    }
+    let request: Request<'_> = serde_json::from_slice(body).map_err(|_| shape())?;
     match request.context {
         None => Ok(Context::new()),
         Some(raw) => Context::from_openfeature_json(raw.get(), MAX_ATTRIBUTES)

@@ -19,13 +19,15 @@ const getters = {
 };
 const details = async (flag, context) => {
   const d = await getters[flag.type](flag.key, flag.default, context);
+  if (d.errorCode === 'GENERAL') console.error(`${flag.key}: ${d.errorMessage}`);
   return { value: d.value, variant: d.variant ?? null, reason: d.reason, errorCode: d.errorCode ?? null };
 };
 const all = (context) => Promise.all(cases.flags.map((flag) => details(flag, context)));
 
 const results = [];
-for (let i = 0; i < cases.contexts.length; i += 25) {
-  const batch = cases.contexts.slice(i, i + 25);
+// A few contexts at a time, as an application's concurrent requests would.
+for (let i = 0; i < cases.contexts.length; i += 4) {
+  const batch = cases.contexts.slice(i, i + 4);
   results.push(...(await Promise.all(batch.map(all))));
 }
 writeFileSync(resultsPath, JSON.stringify(results));
