@@ -65,6 +65,12 @@ impl Context {
         self.attributes.insert(name.into(), value);
     }
 
+    /// Adds an attribute whose number, if any, was already decided on its literal
+    /// (`canonical.rs`): no normalization.
+    pub(crate) fn insert_raw(&mut self, name: String, value: Value) {
+        self.attributes.insert(name, value);
+    }
+
     /// Sets or clears the targeting key.
     pub fn set_targeting_key(&mut self, key: Option<String>) {
         self.targeting_key = key;

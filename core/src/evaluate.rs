@@ -228,7 +228,7 @@ impl CompiledSnapshot {
 }
 
 fn not_found() -> Evaluation<'static> {
-    Evaluation::error(ErrorCode::FlagNotFound, "no flag with this key")
+    Evaluation::flag_not_found()
 }
 
 fn serve_index(program: &Program, index: usize, reason: Reason) -> Evaluation<'_> {

@@ -12,6 +12,7 @@
 //! - [`snapshot`]: the versioned [`Snapshot`] served by `GET /v1/sdk/snapshot`.
 //! - [`key`]: [`FlagKey`] and [`BasisPoints`], valid by construction.
 //! - [`context`]: the evaluation [`Context`].
+//! - [`flat_context`]: the same context read from OpenFeature's flat form (OFREP, the SDKs).
 //! - `canonical`: which numbers have a canonical text for bucketing, decided on the literal.
 //! - [`validate`]: every problem of a definition/state/segment, with field pointers (for `422`).
 //! - `compile`: [`CompiledSnapshot::compile`] — parse once per snapshot, isolate broken flags.
@@ -114,6 +115,7 @@ mod canonical;
 mod compile;
 pub mod context;
 mod evaluate;
+pub mod flat_context;
 pub mod hash;
 pub mod key;
 pub mod model;
@@ -124,6 +126,7 @@ pub mod validate;
 
 pub use compile::{CompileWarning, CompiledSnapshot, Subject};
 pub use context::{Context, TARGETING_KEY};
+pub use flat_context::{FlatContextError, OPENFEATURE_TARGETING_KEY};
 pub use key::{BasisPoints, FlagKey, InvalidBasisPoints, InvalidKey, TOTAL_WEIGHT, is_valid_key};
 pub use model::{
     Condition, FlagDefinition, FlagState, FlagType, Operator, Rule, Segment, Serve, Split, Variant,

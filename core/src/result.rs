@@ -105,6 +105,12 @@ impl<'a> Evaluation<'a> {
         }
     }
 
+    /// What an unknown key evaluates to. Also what a server answers for a flag the caller may
+    /// not see, so that hidden and missing look the same.
+    pub fn flag_not_found() -> Evaluation<'static> {
+        Evaluation::error(ErrorCode::FlagNotFound, "no flag with this key")
+    }
+
     /// An owned copy for an HTTP answer.
     pub fn to_detail(&self, key: &str) -> EvaluationDetail {
         EvaluationDetail {

@@ -129,10 +129,14 @@ pub enum Scope {
     SecretsWrite,
     #[serde(rename = "admin")]
     Admin,
+    /// Evaluate flags marked client-visible, and nothing else: the key a browser or a mobile
+    /// app holds, which anyone can read from it. Implied by `flags:read`.
+    #[serde(rename = "flags:evaluate")]
+    FlagsEvaluate,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 7] = [
+    pub const ALL: [Scope; 8] = [
         Scope::FlagsRead,
         Scope::FlagsWrite,
         Scope::ConfigRead,
@@ -140,6 +144,7 @@ impl Scope {
         Scope::SecretsRead,
         Scope::SecretsWrite,
         Scope::Admin,
+        Scope::FlagsEvaluate,
     ];
 
     pub fn name(self) -> &'static str {
@@ -151,6 +156,7 @@ impl Scope {
             Scope::SecretsRead => "secrets:read",
             Scope::SecretsWrite => "secrets:write",
             Scope::Admin => "admin",
+            Scope::FlagsEvaluate => "flags:evaluate",
         }
     }
 
@@ -168,9 +174,14 @@ impl ScopeSet {
         Self(scopes.iter().fold(0, |acc, s| acc | s.bit()))
     }
 
-    /// Whether a holder of this set may act with `scope` (`admin` grants everything).
+    /// Whether a holder of this set may act with `scope` (`admin` grants everything,
+    /// `flags:read` grants `flags:evaluate`).
     pub fn allows(self, scope: Scope) -> bool {
-        self.0 & (scope.bit() | Scope::Admin.bit()) != 0
+        let implied_by = match scope {
+            Scope::FlagsEvaluate => Scope::FlagsRead.bit(),
+            _ => 0,
+        };
+        self.0 & (scope.bit() | implied_by | Scope::Admin.bit()) != 0
     }
 
     /// Whether every scope of `other` is allowed by this set.
@@ -275,6 +286,17 @@ mod tests {
         assert!(!reader.allows(Scope::Admin));
         assert!(admin.covers(reader));
         assert!(!reader.covers(admin));
+    }
+
+    #[test]
+    fn flags_read_implies_flags_evaluate_and_not_the_reverse() {
+        let reader = ScopeSet::from_scopes(&[Scope::FlagsRead]);
+        let client = ScopeSet::from_scopes(&[Scope::FlagsEvaluate]);
+        assert!(reader.allows(Scope::FlagsEvaluate));
+        assert!(client.allows(Scope::FlagsEvaluate));
+        assert!(!client.allows(Scope::FlagsRead));
+        assert!(reader.covers(client));
+        assert!(!client.covers(reader));
     }
 
     #[test]

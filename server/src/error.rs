@@ -77,6 +77,9 @@ pub enum ApiError {
     /// a stream, poll meanwhile).
     #[error("{0}")]
     Overloaded(String),
+    /// The caller's token went past its rate limit; `Retry-After` says when to come back.
+    #[error("rate limit exceeded; retry after {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -127,6 +130,7 @@ impl ApiError {
             ApiError::Undecryptable(_) => "secret-undecryptable",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Overloaded(_) => "overloaded",
+            ApiError::TooManyRequests { .. } => "rate-limited",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -200,6 +204,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Undecryptable(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -235,6 +240,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Overloaded(_) => {
                 response.insert_header((header::RETRY_AFTER, OVERLOADED_RETRY_AFTER_SECS));
+            }
+            ApiError::TooManyRequests { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             _ => {}
         }

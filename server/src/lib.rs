@@ -24,13 +24,16 @@
 //!   between instances and a revision poller; one small file per job under `snapshots/`.
 //! - [`shutdown`]: the signal that stops the background loops at shutdown, and their join.
 //! - [`changes`]: the one post-commit step (snapshot reload and bus announcement) writes go through.
-//! - [`api`]: HTTP handlers, one module per resource, each mounting its own routes.
+//! - [`api`]: HTTP handlers, one module per resource, each mounting its own routes (OFREP,
+//!   OpenFeature's remote evaluation protocol, in `api/ofrep.rs`; CORS for the evaluation routes
+//!   in [`api::cors`]).
 //! - [`error`]: the one place where failures become `application/problem+json`.
 //! - [`export`]: config and secrets rendered as JSON, dotenv or shell lines for pipelines.
 //! - [`telemetry`]: tracing (JSON logs, OTLP export) and Prometheus metrics.
 //! - [`state`]: [`state::AppState`], what every handler can reach.
 //! - [`redis_connection`]: the optional Redis connection (`REDIS_URL`), its keys and channels
 //!   under one prefix.
+//! - [`rate_limit`]: the per-token token buckets of the OFREP routes.
 //! - [`readiness`]: what `/readyz` reports, checked in the background: ready once started,
 //!   a dependency that is down reported without taking the instance out of service.
 //! - [`starting`]: start-up while the database is unreachable: retries with backoff while a
@@ -47,6 +50,7 @@ pub mod export;
 pub mod keys;
 pub mod local_files;
 pub mod open_files;
+pub mod rate_limit;
 pub mod readiness;
 pub mod redis_connection;
 pub mod secret_integrity;

@@ -159,6 +159,24 @@ pub struct Settings {
     #[arg(long, env = "SWITCHBOARD_TRUST_PROXY_HEADERS", default_value = "false", global = true,
           value_parser = BoolishValueParser::new(), action = ArgAction::Set)]
     pub trust_proxy_headers: bool,
+
+    /// OFREP evaluations (`/ofrep/v1/…`) each token may make per second, on average (a token
+    /// bucket per token); past it, `429` with `Retry-After`. `0`: no limit.
+    #[arg(long, env = "SWITCHBOARD_OFREP_RATE_LIMIT", default_value_t = 0, global = true,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub ofrep_rate_limit: u32,
+
+    /// OFREP evaluations a token may make at once before the rate applies (the bucket's size).
+    /// `0`: one second's worth.
+    #[arg(long, env = "SWITCHBOARD_OFREP_RATE_BURST", default_value_t = 0, global = true,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub ofrep_rate_burst: u32,
+
+    /// Web origins (`https://app.example.com`, exact, comma-separated) whose pages may call the
+    /// evaluation routes (`/ofrep/v1/…`, `/v1/evaluate`) from a browser. Empty: none.
+    #[arg(long, env = "SWITCHBOARD_CORS_ORIGINS", global = true, value_delimiter = ',',
+          num_args = 0.., value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
 }
 
 /// How log lines are written.
@@ -211,6 +229,9 @@ impl Settings {
             sync_interval_ms: 1000,
             stream_heartbeat_secs: 15,
             max_streams: 10_000,
+            ofrep_rate_limit: 0,
+            ofrep_rate_burst: 0,
+            cors_origins: Vec::new(),
         }
     }
 
@@ -277,6 +298,10 @@ impl Settings {
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
         {
             bail!("REDIS_URL must start with redis:// or rediss://");
+        }
+        for origin in &self.cors_origins {
+            crate::api::cors::parse_origin(origin)
+                .map_err(|e| anyhow::anyhow!("SWITCHBOARD_CORS_ORIGINS: {e}"))?;
         }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .with_context(|| format!("SWITCHBOARD_LOG: invalid filter {:?}", self.log))?;

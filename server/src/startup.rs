@@ -184,6 +184,12 @@ impl Application {
         });
         let metrics = web::Data::new(state.metrics.clone());
         let body_limit = usize::try_from(settings.max_body_bytes).unwrap_or(usize::MAX);
+        // OFREP's per-token rate limit and the evaluation routes' CORS origins.
+        let rate_limits = web::Data::new(crate::rate_limit::TokenBuckets::new(
+            settings.ofrep_rate_limit,
+            settings.ofrep_rate_burst,
+        ));
+        let cors = web::Data::new(api::cors::CorsPolicy::new(&settings.cors_origins));
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -191,10 +197,13 @@ impl Application {
                 .app_data(authenticator.clone())
                 .app_data(metrics.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
+                .app_data(rate_limits.clone())
+                .app_data(cors.clone())
                 // Innermost: it records the answer as the handler wrote it.
                 .wrap(from_fn(api::idempotency::replay))
                 .wrap(from_fn(api::deadline::bound_reads))
                 .wrap(Compress::default())
+                .wrap(from_fn(api::cors::cors))
                 .wrap(from_fn(telemetry::observe))
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .configure(|cfg| api::routes().register(cfg))

@@ -99,6 +99,11 @@ pub struct FlagDefinition {
         deserialize_with = "wire::non_null"
     )]
     pub owner: Option<String>,
+    /// Whether client-side keys (`flags:evaluate` only: browsers, mobile apps) may evaluate
+    /// this flag. Off by default, as a web page or an app cannot keep a key secret: a flag
+    /// becomes visible to them only when someone says so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub client_visible: bool,
 }
 
 impl FlagDefinition {
@@ -111,6 +116,7 @@ impl FlagDefinition {
             variants: vec![Variant::new("on", true), Variant::new("off", false)],
             tags: Vec::new(),
             owner: None,
+            client_visible: false,
         }
     }
 }

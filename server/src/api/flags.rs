@@ -42,6 +42,9 @@ struct DefinitionBody {
     tags: Vec<String>,
     #[serde(default, deserialize_with = "super::extract::non_null")]
     owner: Option<String>,
+    /// Evaluable with client-side keys (`flags:evaluate`); off when left out.
+    #[serde(default)]
+    client_visible: bool,
 }
 
 impl DefinitionBody {
@@ -58,6 +61,7 @@ impl DefinitionBody {
             variants,
             tags: self.tags,
             owner: self.owner,
+            client_visible: self.client_visible,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod audit;
 mod config;
+pub mod cors;
 pub mod deadline;
 mod environments;
 mod etag;
@@ -11,6 +12,7 @@ mod extract;
 mod flag_states;
 mod flags;
 pub mod idempotency;
+mod ofrep;
 mod path;
 mod projects;
 mod reach;
@@ -186,6 +188,7 @@ pub fn routes() -> Routes {
     // The SDK's hot path first: within a level of the route tree actix tries services in
     // registration order.
     sdk::routes(&mut routes);
+    ofrep::routes(&mut routes);
     stream::routes(&mut routes);
     system::routes(&mut routes);
     projects::routes(&mut routes);

@@ -17,7 +17,7 @@ use switchboard_core::Context;
 
 use super::{Routes, ValidJson, ValidQuery};
 use crate::auth::{Authorized, Principal, scope};
-use crate::domain::Access;
+use crate::domain::{Access, Scope};
 use crate::error::{ApiError, FieldError};
 use crate::snapshots::EnvironmentSnapshot;
 use crate::state::AppState;
@@ -44,6 +44,14 @@ pub(super) struct Target {
 }
 
 impl Target {
+    /// The parameters given some other way (OFREP reads its own query).
+    pub(super) fn new(project: Option<String>, environment: Option<String>) -> Self {
+        Self {
+            project,
+            environment,
+        }
+    }
+
     /// The environment the request is about: the parameters, else the token's only project and
     /// environment; it must be within the token's reach.
     pub(super) fn select<'a>(
@@ -106,7 +114,7 @@ fn only(access: &Access) -> Option<&str> {
     }
 }
 
-async fn cached(
+pub(super) async fn cached(
     state: &AppState,
     project: &str,
     environment: &str,
@@ -219,7 +227,7 @@ struct EvaluationRequest {
 
 #[tracing::instrument(level = "debug", skip_all)]
 async fn evaluate(
-    auth: Authorized<scope::FlagsRead>,
+    auth: Authorized<scope::FlagsEvaluate>,
     state: web::Data<AppState>,
     ValidQuery(target): ValidQuery<Target>,
     request: Result<ValidJson<EvaluationRequest>, ApiError>,
@@ -240,10 +248,17 @@ async fn evaluate(
         ));
     }
     let entry = cached(&state, project, environment).await?;
-    let body = entry
-        .answers
-        .write(&entry.compiled, &request.context, request.flags.as_deref())
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("serializing evaluations: {e}")))?;
+    // A client-side key (`flags:evaluate` alone) sees the client-visible flags only.
+    let body = if auth.principal().scopes.allows(Scope::FlagsRead) {
+        entry
+            .answers
+            .write(&entry.compiled, &request.context, request.flags.as_deref())
+    } else {
+        entry
+            .ofrep
+            .client_evaluation(&entry.compiled, &request.context, request.flags.as_deref())
+    }
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("serializing evaluations: {e}")))?;
     let mut response = mark_stale(HttpResponse::build(StatusCode::OK), stale_for(&state));
     Ok(response
         .content_type(mime_json())

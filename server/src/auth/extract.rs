@@ -42,6 +42,7 @@ pub mod scope {
     requirement! {
         AnyToken => None,
         FlagsRead => Some(Scope::FlagsRead),
+        FlagsEvaluate => Some(Scope::FlagsEvaluate),
         FlagsWrite => Some(Scope::FlagsWrite),
         ConfigRead => Some(Scope::ConfigRead),
         ConfigWrite => Some(Scope::ConfigWrite),
@@ -137,11 +138,17 @@ fn check_scope(principal: &Principal, required: Scope) -> Result<(), ApiError> {
     }
 }
 
+/// The token of `Authorization: Bearer <token>`; on the evaluation routes, else of
+/// `X-API-Key: <token>` (the header OpenFeature's OFREP providers send). Only there: the rest
+/// of the API (idempotent writes, for one) knows its caller by `Authorization`.
 fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
-    let value = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::Unauthorized(AuthError::Missing.to_string()))?;
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        let path = req.path();
+        if path.starts_with("/ofrep/") || path == "/v1/evaluate" {
+            return api_key(req);
+        }
+        return Err(ApiError::Unauthorized(AuthError::Missing.to_string()));
+    };
     let value = value
         .to_str()
         .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
@@ -154,6 +161,21 @@ fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
         ));
     }
     Ok(token.trim())
+}
+
+fn api_key(req: &HttpRequest) -> Result<&str, ApiError> {
+    let value = req
+        .headers()
+        .get("x-api-key")
+        .ok_or_else(|| ApiError::Unauthorized(AuthError::Missing.to_string()))?;
+    let token = value
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("malformed X-API-Key header".into()))?
+        .trim();
+    if token.is_empty() {
+        return Err(ApiError::Unauthorized(AuthError::Missing.to_string()));
+    }
+    Ok(token)
 }
 
 /// The caller's address: the TCP peer, or the proxy-reported client when proxies are trusted.

@@ -10,9 +10,10 @@ use anyhow::Context;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
-use switchboard_core::{CompiledSnapshot, Snapshot};
+use switchboard_core::CompiledSnapshot;
 
-use super::Answers;
+use super::{Answers, OfrepAnswers};
+use crate::store::snapshots::Loaded;
 
 /// One environment's snapshot, ready to serve and to evaluate.
 #[derive(Debug)]
@@ -27,6 +28,8 @@ pub struct EnvironmentSnapshot {
     pub compiled: Arc<CompiledSnapshot>,
     /// The pre-serialized pieces of `POST /v1/evaluate` answers for `compiled`.
     pub answers: Answers,
+    /// The pre-serialized pieces of OFREP answers, and which flags client-side keys may see.
+    pub ofrep: OfrepAnswers,
     /// The `application/json` body of `GET /v1/sdk/snapshot`.
     pub body: Bytes,
     /// `body`, gzip-compressed once at the best level (paid once per change, saved per request).
@@ -45,8 +48,9 @@ impl EnvironmentSnapshot {
     pub fn build(
         environment_id: String,
         lineage: Vec<String>,
-        snapshot: &Snapshot,
+        loaded: &Loaded,
     ) -> anyhow::Result<Self> {
+        let snapshot = &loaded.snapshot;
         let body = serde_json::to_vec(snapshot).context("serializing a snapshot")?;
         let digest = Sha256::digest(&body);
         let short: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
@@ -57,6 +61,8 @@ impl EnvironmentSnapshot {
         let gzip = encoder.finish().context("compressing a snapshot")?;
         let compiled = CompiledSnapshot::compile(snapshot);
         let answers = Answers::build(snapshot, &compiled).context("preparing answers")?;
+        let ofrep = OfrepAnswers::build(snapshot, &compiled, &loaded.client_visible)
+            .context("preparing OFREP answers")?;
         Ok(Self {
             environment_id,
             project: snapshot.project.clone(),
@@ -64,6 +70,7 @@ impl EnvironmentSnapshot {
             revision: snapshot.revision,
             compiled: Arc::new(compiled),
             answers,
+            ofrep,
             body: Bytes::from(body),
             gzip: Bytes::from(gzip),
             etag,

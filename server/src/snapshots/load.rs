@@ -111,12 +111,12 @@ impl Snapshots {
 
     /// Reads and builds one environment's entry; `None` if it no longer exists.
     async fn build(&self, environment_id: &str) -> StoreResult<Option<Arc<EnvironmentSnapshot>>> {
-        let snapshot = match self.cached_in_redis(environment_id).await {
-            Some(snapshot) => snapshot,
+        let loaded = match self.cached_in_redis(environment_id).await {
+            Some(loaded) => loaded,
             None => match snapshots::load(&self.store, environment_id).await {
-                Ok(snapshot) => {
-                    self.share_in_redis(environment_id, &snapshot);
-                    snapshot
+                Ok(loaded) => {
+                    self.share_in_redis(environment_id, &loaded);
+                    loaded
                 }
                 Err(StoreError::Absent(_) | StoreError::NotFound) => return Ok(None),
                 Err(error) => return Err(error),
@@ -131,7 +131,7 @@ impl Snapshots {
         };
         let id = environment_id.to_owned();
         let entry =
-            tokio::task::spawn_blocking(move || EnvironmentSnapshot::build(id, lineage, &snapshot))
+            tokio::task::spawn_blocking(move || EnvironmentSnapshot::build(id, lineage, &loaded))
                 .await
                 .map_err(|e| {
                     StoreError::Other(anyhow::anyhow!("building a snapshot panicked: {e}"))

@@ -30,17 +30,20 @@
 //! - `shared_cache`: snapshot bodies shared between instances in Redis.
 //! - `answers`: `POST /v1/evaluate` answers prepared once per entry, and the walk over
 //!   evaluated flags (`Answers::each`) that OFREP's bulk answer writes from too.
+//! - `ofrep`: OFREP answers prepared once per entry, and what client-side keys may see.
 
 mod answers;
 mod bus;
 mod entry;
 mod load;
 mod map;
+mod ofrep;
 mod poller;
 mod shared_cache;
 
 pub use answers::{Answer, Answers};
 pub use entry::EnvironmentSnapshot;
+pub use ofrep::{OfrepAnswers, Single, View};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

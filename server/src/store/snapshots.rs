@@ -1,11 +1,13 @@
 //! Reading an environment's complete SDK snapshot, and the environments' revisions.
 //!
-//! The snapshot is read in one transaction so that it is consistent with the revision it
+//! The snapshot is read in one transaction, together with what only the server needs to serve
+//! it (which flags client-side keys may see: [`Loaded`]). It so that it is consistent with the revision it
 //! carries. With the kill switch pulled every flag is served as disabled; the stored states stay
 //! as they are.
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use switchboard_core::{FlagDefinition, FlagState, Segment, Snapshot, SnapshotFlag};
 
@@ -54,9 +56,20 @@ pub async fn revision(store: &Store, environment_id: &str) -> StoreResult<Option
     Ok(row.map(|r| r.try_get("revision")).transpose()?)
 }
 
+/// An environment's snapshot and what the server alone needs to serve it. Kept apart from the
+/// [`Snapshot`], whose format SDKs read and which has no place for it: what a client-side key
+/// may see is the server's business.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Loaded {
+    pub snapshot: Snapshot,
+    /// The keys of the flags marked `client_visible`, in snapshot order.
+    pub client_visible: Vec<String>,
+}
+
 /// The environment's snapshot at its current revision.
 #[tracing::instrument(skip_all, fields(environment_id = %environment_id))]
-pub async fn load(store: &Store, environment_id: &str) -> StoreResult<Snapshot> {
+pub async fn load(store: &Store, environment_id: &str) -> StoreResult<Loaded> {
     let mut tx = store.pool().begin().await?;
     if store.backend() == super::Backend::Postgres {
         // Every statement below must see the same committed state, or a snapshot could pair
@@ -92,6 +105,7 @@ pub async fn load(store: &Store, environment_id: &str) -> StoreResult<Snapshot> 
     .bind(environment_id.to_owned())
     .fetch_all(&mut *tx)
     .await?;
+    let mut client_visible = Vec::new();
     for row in &flags {
         let definition: FlagDefinition =
             serde_json::from_str(&row.try_get::<String, _>("definition")?)
@@ -102,6 +116,9 @@ pub async fn load(store: &Store, environment_id: &str) -> StoreResult<Snapshot> 
         };
         if killed {
             state.enabled = false;
+        }
+        if definition.client_visible {
+            client_visible.push(definition.key.clone());
         }
         snapshot.flags.push(SnapshotFlag::new(&definition, state));
     }
@@ -122,5 +139,8 @@ pub async fn load(store: &Store, environment_id: &str) -> StoreResult<Snapshot> 
         .map(|(key, entry)| (key, entry.value))
         .collect::<BTreeMap<_, _>>();
     tx.commit().await?;
-    Ok(snapshot)
+    Ok(Loaded {
+        snapshot,
+        client_visible,
+    })
 }

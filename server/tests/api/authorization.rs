@@ -38,7 +38,9 @@ use Needs::{AllProjects, AnyToken, Everywhere, Nothing, Scope};
 #[rustfmt::skip] // One row per line reads as the table it is.
 const ROWS: &[(&str, &str, Needs)] = &[
     ("GET", "/v1/sdk/snapshot", Scope("flags:read")),
-    ("POST", "/v1/evaluate", Scope("flags:read")),
+    ("POST", "/v1/evaluate", Scope("flags:evaluate")),
+    ("POST", "/ofrep/v1/evaluate/flags", Scope("flags:evaluate")),
+    ("POST", "/ofrep/v1/evaluate/flags/{key}", Scope("flags:evaluate")),
     ("GET", "/v1/sdk/stream", Scope("flags:read")),
     ("GET", "/healthz", Nothing),
     ("GET", "/readyz", Nothing),
@@ -98,8 +100,9 @@ const ROWS: &[(&str, &str, Needs)] = &[
     ("GET", "/v1/audit", Scope("admin")),
 ];
 
-const SCOPES: [&str; 7] = [
+const SCOPES: [&str; 8] = [
     "flags:read",
+    "flags:evaluate",
     "flags:write",
     "config:read",
     "config:write",
@@ -109,7 +112,19 @@ const SCOPES: [&str; 7] = [
 ];
 
 /// Routes that take their project and environment from the query string.
-const QUERY_TARGETED: [&str; 3] = ["/v1/sdk/snapshot", "/v1/evaluate", "/v1/sdk/stream"];
+const QUERY_TARGETED: [&str; 5] = [
+    "/v1/sdk/snapshot",
+    "/v1/evaluate",
+    "/v1/sdk/stream",
+    "/ofrep/v1/evaluate/flags",
+    "/ofrep/v1/evaluate/flags/{key}",
+];
+
+/// Whether holding `scope` grants `required`: itself, `admin` everything, `flags:read` also
+/// `flags:evaluate`.
+fn grants(scope: &str, required: &str) -> bool {
+    scope == required || scope == "admin" || (scope == "flags:read" && required == "flags:evaluate")
+}
 
 /// `HEAD` is registered with every `GET` by the route table itself and answered by the same
 /// handler (the contract test holds the two sets equal), so a `GET` row stands for both.
@@ -280,7 +295,7 @@ async fn every_route_answers_each_kind_of_caller_as_its_row_says(backend: Backen
             // Every scope of the right project and environment but the one it needs.
             let others: Vec<&str> = SCOPES
                 .into_iter()
-                .filter(|s| *s != required && *s != "admin")
+                .filter(|s| !grants(s, required))
                 .collect();
             let lacking = token(&app, &others, "shop", "production").await;
             let got = status(&app, Some(&lacking), method, template).await;
@@ -292,7 +307,7 @@ async fn every_route_answers_each_kind_of_caller_as_its_row_says(backend: Backen
             // The single-scope tokens reach one environment of one project.
             let should = match needs {
                 Nothing | AnyToken => true,
-                Scope(required) => *scope == required || *scope == "admin",
+                Scope(required) => grants(scope, required),
                 Everywhere(_) | AllProjects(_) => false,
             };
             let what = format!(

@@ -29,6 +29,8 @@ mod layout;
 mod local_files;
 mod log_hygiene;
 mod observability;
+mod ofrep;
+mod openfeature_sdks;
 mod outage;
 mod own_postgres;
 mod projects;

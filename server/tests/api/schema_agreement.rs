@@ -486,6 +486,19 @@ fn routes() -> Vec<Route> {
                 }),
             ],
         ),
+        // A missing flag: a valid context is answered 404, an invalid one 400.
+        route(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags/missing?project=shop&environment=production",
+            "/ofrep/v1/evaluate/flags/{key}".into(),
+            &[],
+        ),
+        route(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags?project=shop&environment=production",
+            "/ofrep/v1/evaluate/flags".into(),
+            &[],
+        ),
     ]
 }
 

@@ -1,17 +1,20 @@
 //! The server evaluates exactly as a client would: for randomized flags (rollouts, rules over
 //! every kind of operator, segments, multi-variant splits, every flag type) and contexts, built
 //! from a fixed seed, `POST /v1/evaluate` answers what `CompiledSnapshot::evaluate_detail` gives
-//! locally on the snapshot from `GET /v1/sdk/snapshot`.
+//! locally on the snapshot from `GET /v1/sdk/snapshot`, and so does OFREP (the third door), in
+//! its own shape: bulk for every context, one flag at a time for some.
 
 use std::collections::HashSet;
 
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchboard_core::{
     CompiledSnapshot, Condition, Context, EvaluationDetail, FlagDefinition, FlagState, FlagType,
-    Operator, Reason, Rule, Segment, Serve, Snapshot, Split, Variant, WeightedVariant,
+    OPENFEATURE_TARGETING_KEY, Operator, Reason, Rule, Segment, Serve, Snapshot, Split, Variant,
+    WeightedVariant,
 };
 use switchboard_server::store::{flags, segments};
 
@@ -236,6 +239,40 @@ fn context(rng: &mut StdRng, i: usize) -> Context {
     ctx
 }
 
+/// The context as OpenFeature SDKs send it: flat, `targetingKey` beside the attributes.
+fn flat_context(ctx: &Context) -> Value {
+    let mut flat: serde_json::Map<String, Value> = ctx
+        .attributes()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(key) = ctx.targeting_key() {
+        flat.insert(OPENFEATURE_TARGETING_KEY.to_owned(), json!(key));
+    }
+    Value::Object(flat)
+}
+
+/// What OFREP answers for a local evaluation: the served value, or the failure's code.
+fn as_ofrep(local: &EvaluationDetail) -> Value {
+    match local.error_code {
+        None => json!({"key": local.key, "value": local.value, "variant": local.variant,
+                       "reason": local.reason}),
+        Some(code) => json!({"key": local.key, "errorCode": code,
+                             "errorDetails": ofrep_details(code, local)}),
+    }
+}
+
+fn ofrep_details(code: switchboard_core::ErrorCode, local: &EvaluationDetail) -> Value {
+    use switchboard_core::ErrorCode;
+    match code {
+        ErrorCode::FlagNotFound => json!("flag not found"),
+        ErrorCode::TargetingKeyMissing => json!(
+            "the flag splits on an attribute the context does not have (targetingKey by default)"
+        ),
+        _ => json!(local.error_message),
+    }
+}
+
 async fn the_server_evaluates_exactly_as_a_client_holding_its_snapshot(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_project("lab").await;
@@ -279,6 +316,39 @@ async fn the_server_evaluates_exactly_as_a_client_holding_its_snapshot(backend: 
             .collect();
         assert_eq!(remote, expected, "context {ctx:?}");
         reasons.extend(remote.iter().map(|d| d.reason));
+
+        let flat = flat_context(&ctx);
+        let bulk = app
+            .request(Method::POST, &format!("/ofrep/v1/evaluate/flags{query}"))
+            .json(&json!({ "context": flat }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bulk.status(), StatusCode::OK);
+        let bulk: Value = bulk.json().await.unwrap();
+        let bulk = bulk["flags"].as_array().unwrap();
+        assert_eq!(bulk.len(), expected.len());
+        for (answer, local) in bulk.iter().zip(&expected) {
+            assert_eq!(answer, &as_ofrep(local), "context {ctx:?}");
+        }
+        if i % 10 == 0 {
+            for local in expected.iter().step_by(7) {
+                let single = app
+                    .request(
+                        Method::POST,
+                        &format!("/ofrep/v1/evaluate/flags/{}{query}", local.key),
+                    )
+                    .json(&json!({ "context": flat }))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = single.status();
+                let answer: Value = single.json().await.unwrap();
+                assert_eq!(answer, as_ofrep(local), "context {ctx:?}");
+                let served = local.error_code.is_none();
+                assert_eq!(status.is_success(), served, "{answer}");
+            }
+        }
     }
     // The sample exercised every path of the evaluator, not just one.
     for reason in [
