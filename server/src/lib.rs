@@ -24,6 +24,8 @@
 //!   between instances and a revision poller; one small file per job under `snapshots/`.
 //! - [`shutdown`]: the signal that stops the background loops at shutdown, and their join.
 //! - [`changes`]: the one post-commit step (snapshot reload and bus announcement) writes go through.
+//! - [`delivery`]: release plans, guards, scheduled changes and the scheduler that runs them
+//!   once across instances (a lease, and a compare-and-set per transition).
 //! - [`api`]: HTTP handlers, one module per resource, each mounting its own routes.
 //! - [`error`]: the one place where failures become `application/problem+json`.
 //! - [`export`]: config and secrets rendered as JSON, dotenv or shell lines for pipelines.
@@ -41,6 +43,7 @@ pub mod api;
 pub mod auth;
 pub mod changes;
 pub mod cli;
+pub mod delivery;
 pub mod domain;
 pub mod error;
 pub mod export;

@@ -14,6 +14,8 @@ pub mod idempotency;
 mod path;
 mod projects;
 mod reach;
+mod release_plans;
+mod scheduled_changes;
 mod sdk;
 mod secrets;
 mod segments;
@@ -191,6 +193,8 @@ pub fn routes() -> Routes {
     segments::routes(&mut routes);
     tokens::routes(&mut routes);
     audit::routes(&mut routes);
+    release_plans::routes(&mut routes);
+    scheduled_changes::routes(&mut routes);
     routes
 }
 
