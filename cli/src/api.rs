@@ -201,6 +201,37 @@ pub struct Environment {
     pub revision: i64,
 }
 
+/// A release plan (what `flags plan` shows of it).
+#[derive(Debug, Deserialize)]
+pub struct ReleasePlan {
+    pub id: String,
+    pub flag: String,
+    pub environment: String,
+    pub status: String,
+    pub current_step: Option<i64>,
+    pub steps: Vec<PlanStep>,
+    pub hold_until: Option<String>,
+    pub reason: Option<Value>,
+}
+
+/// One step of a release plan.
+#[derive(Debug, Deserialize)]
+pub struct PlanStep {
+    pub percentage: Option<f64>,
+    pub enabled: Option<bool>,
+    pub hold_seconds: f64,
+}
+
+/// A scheduled change (what `flags schedule` shows of it).
+#[derive(Debug, Deserialize)]
+pub struct ScheduledChange {
+    pub id: String,
+    pub flag: String,
+    pub at: String,
+    pub status: String,
+    pub comment: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

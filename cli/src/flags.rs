@@ -89,6 +89,16 @@ enum FlagsCommand {
         #[arg(value_name = "VERSION")]
         to_version: u32,
     },
+    /// Release plans: ramp the flag through steps under guards (see `flags plan --help`).
+    Plan {
+        #[command(subcommand)]
+        command: crate::plans::PlanCommand,
+    },
+    /// Scheduled changes: one-off changes of the flag at a given time.
+    Schedule {
+        #[command(subcommand)]
+        command: crate::plans::ScheduleCommand,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -204,6 +214,14 @@ pub async fn execute(args: FlagsArgs) -> Result<()> {
                     cell(&s.environment)
                 )
             })
+        }
+        FlagsCommand::Plan { command } => {
+            let env = session.environment()?;
+            crate::plans::execute_plan(client, &out, (project, env), command).await
+        }
+        FlagsCommand::Schedule { command } => {
+            let env = session.environment()?;
+            crate::plans::execute_schedule(client, &out, (project, env), command).await
         }
         FlagsCommand::History { key, limit } => {
             history(client, &out, state(&key, &["versions"])?, limit).await

@@ -24,6 +24,7 @@
 //! - [`export`]: `secrets export` and `config export`.
 //! - [`flags`], [`config`], [`secrets`], [`tokens`], [`audit`], [`projects`]: one module per
 //!   resource, each with its clap definitions next to what they do.
+//! - [`plans`]: `flags plan …` (release plans) and `flags schedule …` (scheduled changes).
 //! - [`prompt`]: reading a secret from the terminal without echo.
 
 pub mod api;
@@ -36,6 +37,7 @@ pub mod error;
 pub mod export;
 pub mod flags;
 pub mod output;
+pub mod plans;
 pub mod profiles;
 pub mod projects;
 pub mod prompt;
@@ -55,7 +57,8 @@ pub use error::Error;
 pub enum RemoteCommand {
     /// Run a command with the environment's secrets (and config) as environment variables.
     Run(run::RunArgs),
-    /// Feature flags: list, create, enable, roll out, kill, history and rollback.
+    /// Feature flags: list, create, enable, roll out, kill, history, rollback, release plans and
+    /// scheduled changes.
     Flags(flags::FlagsArgs),
     /// Configuration: list, set, diff, promote, export, history and rollback.
     Config(config::ConfigArgs),

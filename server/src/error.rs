@@ -93,6 +93,19 @@ impl ApiError {
         }
     }
 
+    /// Invalid content whose fields are already named from the request's root (`body.steps[0]`),
+    /// unlike a store's, which are relative to the body.
+    pub fn from_fields(errors: switchboard_core::ValidationErrors) -> Self {
+        Self::Unprocessable {
+            detail: errors.to_string(),
+            errors: errors
+                .0
+                .into_iter()
+                .map(|e| FieldError::new(e.field, e.message))
+                .collect(),
+        }
+    }
+
     pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> Self {
         let error = FieldError::new(field, message);
         Self::BadRequest {

@@ -27,6 +27,8 @@
 //! - [`api`]: HTTP handlers, one module per resource, each mounting its own routes (OFREP,
 //!   OpenFeature's remote evaluation protocol, in `api/ofrep.rs`; CORS for the evaluation routes
 //!   in [`api::cors`]).
+//! - [`delivery`]: release plans, guards, scheduled changes and the scheduler that runs them
+//!   once across instances (a lease, and a compare-and-set per transition).
 //! - [`error`]: the one place where failures become `application/problem+json`.
 //! - [`export`]: config and secrets rendered as JSON, dotenv or shell lines for pipelines.
 //! - [`telemetry`]: tracing (JSON logs, OTLP export) and Prometheus metrics.
@@ -44,6 +46,7 @@ pub mod api;
 pub mod auth;
 pub mod changes;
 pub mod cli;
+pub mod delivery;
 pub mod domain;
 pub mod error;
 pub mod export;

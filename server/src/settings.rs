@@ -155,6 +155,46 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_streams: u32,
 
+    /// Milliseconds between the scheduler's rounds (due scheduled changes, release plans'
+    /// checks and steps): how late a change or a step may come after its time.
+    #[arg(long, env = "SWITCHBOARD_SCHEDULER_TICK_MS", default_value_t = 1000, global = true,
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub scheduler_tick_ms: u64,
+
+    /// Milliseconds the instance running the scheduler holds its lease; another instance takes
+    /// the work over this long after the holder dies. Must exceed twice the tick.
+    #[arg(long, env = "SWITCHBOARD_SCHEDULER_LEASE_MS", default_value_t = 15_000, global = true,
+          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub scheduler_lease_ms: u64,
+
+    /// Milliseconds between two evaluations of a release plan's guards during a step's hold
+    /// (they are also evaluated at every step boundary).
+    #[arg(long, env = "SWITCHBOARD_GUARD_INTERVAL_MS", default_value_t = 30_000, global = true,
+          value_parser = clap::value_parser!(u64).range(10..=86_400_000))]
+    pub guard_interval_ms: u64,
+
+    /// Milliseconds a guard's query or check may take before it counts as not evaluable
+    /// (which pauses the plan).
+    #[arg(long, env = "SWITCHBOARD_GUARD_TIMEOUT_MS", default_value_t = 5_000, global = true,
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub guard_timeout_ms: u64,
+
+    /// Base URL of the Prometheus-compatible API release plans' guards query
+    /// (`{url}/api/v1/query`). Without it, plans cannot have Prometheus guards.
+    #[arg(long, env = "SWITCHBOARD_PROMETHEUS_URL", global = true)]
+    pub prometheus_url: Option<String>,
+
+    /// URL prefixes release plans' HTTP checks may use, comma-separated (e.g.
+    /// `https://status.internal/checks/`). Empty: HTTP checks are refused, so that a plan's
+    /// author cannot make the server probe arbitrary addresses.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_GUARD_HTTP_ALLOWED_PREFIXES",
+        global = true,
+        value_delimiter = ','
+    )]
+    pub guard_http_allowed_prefixes: Vec<String>,
+
     /// Take the client address from `Forwarded` / `X-Forwarded-For` (only behind a trusted proxy).
     #[arg(long, env = "SWITCHBOARD_TRUST_PROXY_HEADERS", default_value = "false", global = true,
           value_parser = BoolishValueParser::new(), action = ArgAction::Set)]
@@ -232,6 +272,12 @@ impl Settings {
             ofrep_rate_limit: 0,
             ofrep_rate_burst: 0,
             cors_origins: Vec::new(),
+            scheduler_tick_ms: 1000,
+            scheduler_lease_ms: 15_000,
+            guard_interval_ms: 30_000,
+            guard_timeout_ms: 5_000,
+            prometheus_url: None,
+            guard_http_allowed_prefixes: Vec::new(),
         }
     }
 
@@ -302,6 +348,16 @@ impl Settings {
         for origin in &self.cors_origins {
             crate::api::cors::parse_origin(origin)
                 .map_err(|e| anyhow::anyhow!("SWITCHBOARD_CORS_ORIGINS: {e}"))?;
+        }
+        if self.scheduler_lease_ms < 2 * self.scheduler_tick_ms {
+            bail!(
+                "SWITCHBOARD_SCHEDULER_LEASE_MS must be at least twice SWITCHBOARD_SCHEDULER_TICK_MS"
+            );
+        }
+        if let Some(url) = &self.prometheus_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            bail!("SWITCHBOARD_PROMETHEUS_URL must start with http:// or https://");
         }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .with_context(|| format!("SWITCHBOARD_LOG: invalid filter {:?}", self.log))?;

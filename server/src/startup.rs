@@ -165,6 +165,7 @@ impl Application {
         background.spawn(snapshots.clone().listen(background.shutdown()));
         background.spawn(readiness.clone().watch(background.shutdown()));
 
+        let monitoring = crate::delivery::guards::Monitoring::new(&settings)?;
         let state = web::Data::new(AppState {
             settings: Arc::new(settings.clone()),
             store: core.store,
@@ -175,7 +176,14 @@ impl Application {
             keyring: core.keyring,
             snapshots,
             stream_slots: Arc::new(tokio::sync::Semaphore::new(settings.max_streams as usize)),
+            monitoring: monitoring.clone(),
         });
+        // Release plans and scheduled changes: on the lease holder only (see `delivery`).
+        background.spawn(crate::delivery::scheduler::run(
+            state.clone().into_inner(),
+            monitoring,
+            background.shutdown(),
+        ));
         // The extractor and the middleware get what they need as app data of their own, so
         // `auth` and `telemetry` do not depend on the application state (no module cycle).
         let authenticator = web::Data::new(Authenticator {

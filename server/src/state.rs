@@ -30,6 +30,8 @@ pub struct AppState {
     /// One permit per open `/v1/sdk/stream` (`max_streams`): streams hold memory and a socket
     /// for as long as the client stays, so their number is bounded per instance.
     pub stream_slots: Arc<tokio::sync::Semaphore>,
+    /// Where release plans' guards look (Prometheus, allowed HTTP checks) and how long they wait.
+    pub monitoring: crate::delivery::guards::Monitoring,
 }
 
 impl AppState {

@@ -16,6 +16,8 @@ mod ofrep;
 mod path;
 mod projects;
 mod reach;
+mod release_plans;
+mod scheduled_changes;
 mod sdk;
 mod secrets;
 mod segments;
@@ -200,6 +202,8 @@ pub fn routes() -> Routes {
     segments::routes(&mut routes);
     tokens::routes(&mut routes);
     audit::routes(&mut routes);
+    release_plans::routes(&mut routes);
+    scheduled_changes::routes(&mut routes);
     routes
 }
 

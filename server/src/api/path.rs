@@ -76,6 +76,7 @@ macro_rules! path_params_tuple {
 path_params_tuple!(A);
 path_params_tuple!(A, B);
 path_params_tuple!(A, B, C);
+path_params_tuple!(A, B, C, D);
 
 /// Declares a parameter type: a newtype over a domain value that reads as `&str`.
 macro_rules! path_param {
@@ -131,6 +132,11 @@ path_param!(
 path_param!(
     /// `{name}` of a segment (the flag-key grammar).
     SegmentName(FlagKey), "name", FLAG_KEY_SHAPE, lookup_only: true, |raw| FlagKey::parse(raw).ok()
+);
+path_param!(
+    /// `{id}` of a release plan or a scheduled change: a UUID, kept in its canonical spelling.
+    ResourceId(String), "id", "must be a UUID", lookup_only: true,
+    |raw| uuid::Uuid::parse_str(raw).ok().map(|id| id.to_string())
 );
 path_param!(
     /// `{key}` of a config entry; a `PUT` may create it.

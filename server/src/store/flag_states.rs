@@ -118,9 +118,28 @@ async fn change_once(
     change: &impl Fn(&Flag, FlagState) -> StoreResult<FlagState>,
 ) -> StoreResult<Committed<StateView>> {
     let mut tx = store.begin_write().await?;
-    let environment_id = environment_id(&mut *tx, project, env).await?;
-    let flag = flags::fetch(&mut *tx, project, key).await?;
-    let (before, version, updated_at) = current(&mut tx, &flag, &environment_id).await?;
+    let (committed, _before) = change_in(&mut tx, actor, project, env, key, intent, change).await?;
+    tx.commit().await?;
+    Ok(committed)
+}
+
+/// A state change inside the caller's transaction, which the caller commits: what the
+/// flag-state API ([`change`]) and the release plans and scheduled changes
+/// (`store::release_plans`, `store::scheduled_changes`) all run, so that a plan's step is a
+/// version, an audit event and a snapshot refresh exactly as an operator's write is, and
+/// commits together with the plan's own progress. Also returns the state before the change.
+pub(crate) async fn change_in(
+    tx: &mut Transaction<'static, Any>,
+    actor: &Actor,
+    project: &str,
+    env: &str,
+    key: &str,
+    intent: WriteIntent<'_>,
+    change: &impl Fn(&Flag, FlagState) -> StoreResult<FlagState>,
+) -> StoreResult<(Committed<StateView>, FlagState)> {
+    let environment_id = environment_id(&mut **tx, project, env).await?;
+    let flag = flags::fetch(&mut **tx, project, key).await?;
+    let (before, version, updated_at) = current(tx, &flag, &environment_id).await?;
     if let Some(expected) = intent.expected
         && expected != version
     {
@@ -130,30 +149,33 @@ async fn change_once(
         });
     }
     let after = change(&flag, before.clone())?;
-    let segments = segment_names(&mut tx, &flag.project_id).await?;
+    let segments = segment_names(tx, &flag.project_id).await?;
     validate_state(&flag.definition, &after, |name| {
         segments.iter().any(|s| s == name)
     })
     .map_err(StoreError::Invalid)?;
-    let killed = is_killed(&mut tx, &environment_id).await?;
+    let killed = is_killed(tx, &environment_id).await?;
     if after == before {
         // Nothing stored; the follow-up runs all the same, as it always has.
-        return Ok(Committed::new(
-            StateView {
-                flag: key.to_owned(),
-                environment: env.to_owned(),
-                state: before,
-                version,
-                killed,
-                updated_at: updated_at.map(format_micros),
-            },
-            Changed::environment(project, env),
+        return Ok((
+            Committed::new(
+                StateView {
+                    flag: key.to_owned(),
+                    environment: env.to_owned(),
+                    state: before.clone(),
+                    version,
+                    killed,
+                    updated_at: updated_at.map(format_micros),
+                },
+                Changed::environment(project, env),
+            ),
+            before,
         ));
     }
     let now = now_micros();
     let next = version + 1;
     write_version(
-        &mut tx,
+        tx,
         &flag,
         &environment_id,
         version,
@@ -164,7 +186,7 @@ async fn change_once(
     )
     .await?;
     audit::append(
-        &mut tx,
+        tx,
         actor,
         Change {
             action: intent.action,
@@ -176,17 +198,19 @@ async fn change_once(
         },
     )
     .await?;
-    tx.commit().await?;
-    Ok(Committed::new(
-        StateView {
-            flag: key.to_owned(),
-            environment: env.to_owned(),
-            state: after,
-            version: next,
-            killed,
-            updated_at: Some(format_micros(now)),
-        },
-        Changed::environment(project, env),
+    Ok((
+        Committed::new(
+            StateView {
+                flag: key.to_owned(),
+                environment: env.to_owned(),
+                state: after,
+                version: next,
+                killed,
+                updated_at: Some(format_micros(now)),
+            },
+            Changed::environment(project, env),
+        ),
+        before,
     ))
 }
 
@@ -261,7 +285,19 @@ pub(crate) async fn bump_environment(
     Ok(())
 }
 
-async fn segment_names(conn: &mut AnyConnection, project_id: &str) -> StoreResult<Vec<String>> {
+/// The flag's current state in the environment (its default while never set).
+pub(crate) async fn get_in(
+    conn: &mut AnyConnection,
+    flag: &Flag,
+    environment_id: &str,
+) -> StoreResult<FlagState> {
+    Ok(current(conn, flag, environment_id).await?.0)
+}
+
+pub(crate) async fn segment_names(
+    conn: &mut AnyConnection,
+    project_id: &str,
+) -> StoreResult<Vec<String>> {
     sqlx::query("SELECT name FROM segments WHERE project_id = $1")
         .bind(project_id.to_owned())
         .fetch_all(conn)

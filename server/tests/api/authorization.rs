@@ -98,6 +98,19 @@ const ROWS: &[(&str, &str, Needs)] = &[
     ("GET", "/v1/tokens/{id}", Scope("admin")),
     ("DELETE", "/v1/tokens/{id}", Scope("admin")),
     ("GET", "/v1/audit", Scope("admin")),
+    ("GET", "/v1/projects/{project}/environments/{env}/flags/{key}/plans", Scope("flags:read")),
+    ("POST", "/v1/projects/{project}/environments/{env}/flags/{key}/plans", Scope("flags:write")),
+    ("GET", "/v1/projects/{project}/environments/{env}/flags/{key}/plans/{id}", Scope("flags:read")),
+    ("POST", "/v1/projects/{project}/environments/{env}/flags/{key}/plans/{id}/start", Scope("flags:write")),
+    ("POST", "/v1/projects/{project}/environments/{env}/flags/{key}/plans/{id}/pause", Scope("flags:write")),
+    ("POST", "/v1/projects/{project}/environments/{env}/flags/{key}/plans/{id}/resume", Scope("flags:write")),
+    ("POST", "/v1/projects/{project}/environments/{env}/flags/{key}/plans/{id}/skip", Scope("flags:write")),
+    ("POST", "/v1/projects/{project}/environments/{env}/flags/{key}/plans/{id}/abort", Scope("flags:write")),
+    ("GET", "/v1/projects/{project}/environments/{env}/schedules", Scope("flags:read")),
+    ("GET", "/v1/projects/{project}/environments/{env}/flags/{key}/schedules", Scope("flags:read")),
+    ("POST", "/v1/projects/{project}/environments/{env}/flags/{key}/schedules", Scope("flags:write")),
+    ("GET", "/v1/projects/{project}/environments/{env}/flags/{key}/schedules/{id}", Scope("flags:read")),
+    ("DELETE", "/v1/projects/{project}/environments/{env}/flags/{key}/schedules/{id}", Scope("flags:write")),
 ];
 
 const SCOPES: [&str; 8] = [

@@ -469,6 +469,37 @@ fn routes() -> Vec<Route> {
             SEGMENT_POOLS,
         ),
         route(
+            Method::POST,
+            "/v1/projects/shop/environments/production/flags/checkout/plans",
+            format!("{E}/flags/{{key}}/plans"),
+            &[
+                ("steps", || {
+                    vec![
+                        json!([{ "percentage": 5, "hold_seconds": 60 }, { "percentage": 100 }]),
+                        json!([{ "enabled": true }]),
+                    ]
+                }),
+                ("guards", || vec![json!([])]),
+                ("variant", || vec![json!("on")]),
+                ("otherwise", || vec![json!("off")]),
+            ],
+        ),
+        route(
+            Method::POST,
+            "/v1/projects/shop/environments/production/flags/checkout/schedules",
+            format!("{E}/flags/{{key}}/schedules"),
+            &[
+                ("at", || vec![json!("2099-01-01T00:00:00Z")]),
+                ("state", || {
+                    vec![
+                        json!({ "enabled": true, "default_serve": { "variant": "on" }, "off_variant": "off" }),
+                    ]
+                }),
+                ("variant", || vec![json!("on")]),
+                ("otherwise", || vec![json!("off")]),
+            ],
+        ),
+        route(
             Method::PUT,
             "/v1/projects/shop/segments/beta",
             format!("{P}/segments/{{name}}"),

@@ -1,0 +1,18 @@
+//! Delivery that watches itself (issue 18): release plans that ramp a flag through steps under
+//! guards, one-off scheduled changes, and the scheduler that runs both on one instance at a
+//! time.
+//!
+//! # Layout
+//! - [`model`]: plans and scheduled changes as the API writes them, parsed into types that
+//!   cannot hold an invalid plan.
+//! - [`lifecycle`]: what a plan does next (pure: spec, progress, time, event → effect).
+//! - [`guards`]: evaluating Prometheus queries and HTTP checks: pass, fail or unknown.
+//! - [`scheduler`]: the background loop, its lease, and the rounds it runs.
+//!
+//! SQL lives in `store::release_plans`, `store::scheduled_changes` and `store::leases`; the
+//! HTTP side in `api::release_plans` and `api::scheduled_changes`.
+
+pub mod guards;
+pub mod lifecycle;
+pub mod model;
+pub mod scheduler;
