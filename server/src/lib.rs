@@ -25,6 +25,8 @@
 //! - [`shutdown`]: the signal that stops the background loops at shutdown, and their join.
 //! - [`changes`]: the one post-commit step (snapshot reload and bus announcement) writes go through.
 //! - [`api`]: HTTP handlers, one module per resource, each mounting its own routes.
+//! - [`console`]: the operator console at `/ui`, server-rendered pages over the same shared
+//!   functions as the API's handlers, signed in with a token.
 //! - [`error`]: the one place where failures become `application/problem+json`.
 //! - [`export`]: config and secrets rendered as JSON, dotenv or shell lines for pipelines.
 //! - [`telemetry`]: tracing (JSON logs, OTLP export) and Prometheus metrics.
@@ -41,6 +43,7 @@ pub mod api;
 pub mod auth;
 pub mod changes;
 pub mod cli;
+pub mod console;
 pub mod domain;
 pub mod error;
 pub mod export;
