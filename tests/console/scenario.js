@@ -214,7 +214,16 @@ async function liveReady(page) {
     const p = await signIn(phone, adminToken, "phone");
     await p.goto(`${base}${FLAGS}`);
     const width = await p.evaluate(() => document.documentElement.scrollWidth);
-    check(width <= 375, `the flags page is ${width} px wide on a 375 px screen`);
+    if (width > 375) {
+      // Name the widest culprits, outermost first, so that the failure says what to fix.
+      const wide = await p.evaluate(() =>
+        Array.from(document.querySelectorAll("body *"))
+          .filter((el) => el.getBoundingClientRect().right > 376 && !(el.parentElement && el.parentElement.getBoundingClientRect().right > 376))
+          .slice(0, 5)
+          .map((el) => `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}.${el.className} right=${Math.round(el.getBoundingClientRect().right)}`)
+      );
+      check(false, `the flags page is ${width} px wide on a 375 px screen: ${wide.join("; ")}`);
+    }
     figures.layout_shift = await p.evaluate(
       () =>
         new Promise((resolve) => {

@@ -88,7 +88,8 @@ async fn sign_in<'a>(app: &'a TestApp, token: &str) -> Browser<'a> {
     browser
 }
 
-fn csrf_of(html: &str) -> String {
+/// The session's CSRF token, from a page's `<meta name="csrf-token">`.
+pub fn csrf_of(html: &str) -> String {
     let start = html
         .find(r#"<meta name="csrf-token" content=""#)
         .expect("a CSRF token")

@@ -9,7 +9,7 @@ use reqwest::header;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::console::FormBody;
+use crate::console::{FormBody, csrf_of};
 use crate::helpers::{Backend, spawn_app};
 
 crate::on_both_backends!(the_flags_page_of_200_flags_is_small_and_quick);
@@ -75,8 +75,7 @@ async fn the_flags_page_of_200_flags_is_small_and_quick(backend: Backend) {
     let plain = page(false).await.unwrap();
     assert_eq!(plain.status(), StatusCode::OK);
     let html = plain.text().await.unwrap();
-    let csrf_at = html.find(r#"name="csrf-token" content=""#).unwrap() + 26;
-    let csrf = html[csrf_at..csrf_at + html[csrf_at..].find('"').unwrap()].to_owned();
+    let csrf = csrf_of(&html);
     assert_eq!(html.matches(r#"<tr id="flag-"#).count(), 200);
     let compressed = page(true).await.unwrap();
     assert_eq!(compressed.headers()[header::CONTENT_ENCODING], "gzip");
