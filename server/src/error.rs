@@ -148,12 +148,32 @@ impl ApiError {
         }
     }
 
-    fn errors(&self) -> &[FieldError] {
+    /// The invalid fields, for validation failures.
+    pub fn errors(&self) -> &[FieldError] {
         match self {
             ApiError::BadRequest { errors, .. }
             | ApiError::Unprocessable { errors, .. }
             | ApiError::PathNotFound { errors, .. } => errors,
             _ => &[],
+        }
+    }
+}
+
+impl ApiError {
+    /// What the caller reads: the error's own words for a 4xx (written for the caller, never
+    /// holding a submitted value), a generic sentence for a 5xx whose cause goes to the log.
+    /// Every door (problem+json, the console's pages) shows this.
+    pub fn shown_detail(&self) -> String {
+        match self {
+            ApiError::Internal(cause) => {
+                tracing::error!(error = ?cause, "request failed");
+                "An internal error occurred; the request id in the logs has the details.".to_owned()
+            }
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "store unavailable");
+                "The database is unavailable; retry shortly.".to_owned()
+            }
+            other => other.to_string(),
         }
     }
 }
@@ -224,17 +244,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        let detail = match self {
-            ApiError::Internal(cause) => {
-                tracing::error!(error = ?cause, "request failed");
-                "An internal error occurred; the request id in the logs has the details.".to_owned()
-            }
-            ApiError::Unavailable(cause) => {
-                tracing::warn!(error = %cause, "store unavailable");
-                "The database is unavailable; retry shortly.".to_owned()
-            }
-            other => other.to_string(),
-        };
+        let detail = self.shown_detail();
         let problem = Problem {
             kind: format!("urn:switchboard:problem:{}", self.slug()),
             title: status.canonical_reason().unwrap_or("Error"),

@@ -29,6 +29,8 @@
 //!   in [`api::cors`]).
 //! - [`delivery`]: release plans, guards, scheduled changes and the scheduler that runs them
 //!   once across instances (a lease, and a compare-and-set per transition).
+//! - [`console`]: the operator console at `/ui`, server-rendered pages over the same shared
+//!   functions as the API's handlers, signed in with a token.
 //! - [`error`]: the one place where failures become `application/problem+json`.
 //! - [`export`]: config and secrets rendered as JSON, dotenv or shell lines for pipelines.
 //! - [`telemetry`]: tracing (JSON logs, OTLP export) and Prometheus metrics.
@@ -47,6 +49,7 @@ pub mod auth;
 pub mod changes;
 pub mod cli;
 pub mod delivery;
+pub mod console;
 pub mod domain;
 pub mod error;
 pub mod export;

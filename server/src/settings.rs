@@ -217,6 +217,10 @@ pub struct Settings {
     #[arg(long, env = "SWITCHBOARD_CORS_ORIGINS", global = true, value_delimiter = ',',
           num_args = 0.., value_name = "ORIGIN")]
     pub cors_origins: Vec<String>,
+    /// Seconds a console sign-in (`/ui`) lasts; a session also ends with its token.
+    #[arg(long, env = "SWITCHBOARD_CONSOLE_SESSION_SECS", default_value_t = 28_800, global = true,
+          value_parser = clap::value_parser!(u64).range(60..=604_800))]
+    pub console_session_secs: u64,
 }
 
 /// How log lines are written.
@@ -266,6 +270,7 @@ impl Settings {
             token_ttl_secs: 7_776_000,
             token_cache_ttl_secs: 300,
             trust_proxy_headers: false,
+            console_session_secs: 28_800,
             sync_interval_ms: 1000,
             stream_heartbeat_secs: 15,
             max_streams: 10_000,

@@ -191,6 +191,9 @@ impl Application {
             trust_proxy_headers: settings.trust_proxy_headers,
         });
         let metrics = web::Data::new(state.metrics.clone());
+        let console_sessions = web::Data::new(crate::console::Sessions::new(Duration::from_secs(
+            settings.console_session_secs,
+        )));
         let body_limit = usize::try_from(settings.max_body_bytes).unwrap_or(usize::MAX);
         // OFREP's per-token rate limit and the evaluation routes' CORS origins.
         let rate_limits = web::Data::new(crate::rate_limit::TokenBuckets::new(
@@ -204,6 +207,7 @@ impl Application {
                 .app_data(app_state.clone())
                 .app_data(authenticator.clone())
                 .app_data(metrics.clone())
+                .app_data(console_sessions.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(rate_limits.clone())
                 .app_data(cors.clone())
@@ -215,6 +219,7 @@ impl Application {
                 .wrap(from_fn(telemetry::observe))
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .configure(|cfg| api::routes().register(cfg))
+                .configure(crate::console::routes)
                 .default_service(web::to(api::unknown_route))
         })
         .listen(listener)?

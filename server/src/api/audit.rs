@@ -8,7 +8,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::extract::page_limit;
 use super::{Page, Routes, ValidQuery, cursor};
-use crate::auth::{Authorized, scope};
+use crate::auth::{Authorized, Principal, scope};
 use crate::domain::Access;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -60,20 +60,7 @@ async fn list(
         })?),
         None => None,
     };
-    let principal = auth.principal();
-    if let Some(project) = &query.project
-        && !principal.projects.allows(project)
-    {
-        return Err(ApiError::Forbidden(format!(
-            "this token may not access project '{project}'"
-        )));
-    }
     let filter = Filter {
-        // A token limited to some projects reads only their events.
-        projects: match &principal.projects {
-            Access::All => None,
-            Access::Only(names) => Some(names.iter().map(|n| n.to_string()).collect()),
-        },
         project: query.project,
         actor: query.actor,
         action: query.action,
@@ -81,13 +68,33 @@ async fn list(
         until: parse_time("until", query.until.as_deref())?,
         before_id,
         limit: i64::try_from(limit).unwrap_or(i64::MAX),
-        // A token limited to some environments reads only their events (before/after carry
-        // their values) and the project-wide ones.
+        ..Filter::default()
+    };
+    let filter = within_reach(auth.principal(), filter)?;
+    let events = audit::list(&state.store, &filter).await?;
+    Ok(HttpResponse::Ok().json(Page::new(events, limit, |e| e.id.to_string())))
+}
+
+/// `filter` narrowed to what `principal` may read: a token limited to some projects reads only
+/// their events, one limited to some environments only theirs (before/after carry their
+/// values) and the project-wide ones. Shared by the API and the console's audit page.
+pub(crate) fn within_reach(principal: &Principal, filter: Filter) -> Result<Filter, ApiError> {
+    if let Some(project) = &filter.project
+        && !principal.projects.allows(project)
+    {
+        return Err(ApiError::Forbidden(format!(
+            "this token may not access project '{project}'"
+        )));
+    }
+    Ok(Filter {
+        projects: match &principal.projects {
+            Access::All => None,
+            Access::Only(names) => Some(names.iter().map(|n| n.to_string()).collect()),
+        },
         environments: match &principal.environments {
             Access::All => None,
             Access::Only(names) => Some(names.iter().map(|n| n.to_string()).collect()),
         },
-    };
-    let events = audit::list(&state.store, &filter).await?;
-    Ok(HttpResponse::Ok().json(Page::new(events, limit, |e| e.id.to_string())))
+        ..filter
+    })
 }

@@ -78,8 +78,7 @@ async fn list(
     TypedPath((project, env)): TypedPath<(Project, Env)>,
     ValidQuery(query): ValidQuery<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    reach::lineage(&state.store, auth.principal(), &project, &env).await?;
-    let entries = config::resolved(&state.store, &project, &env).await?;
+    let entries = resolved_for(&state, auth.principal(), &project, &env).await?;
     let Some(format) = query.format else {
         return Ok(HttpResponse::Ok().json(ResolvedView {
             project: &project,
@@ -168,35 +167,109 @@ async fn put(
     TypedPath((project, env, key)): TypedPath<(Project, Env, ConfigKeyParam)>,
     ValidJson(body): ValidJson<PutBody>,
 ) -> Result<HttpResponse, ApiError> {
-    if !key.0.is_env_var_name() {
-        return Err(ApiError::invalid("path.key", ConfigKey::WRITABLE_SHAPE));
-    }
-    check_entry(&body.value, body.description.as_deref())?;
-    let change = KeyChange {
-        key: key.to_string(),
-        value: Some(body.value),
-        description: body.description,
-    };
-    let written = config::change(
-        &state.store,
+    let written = set_value(
+        &state,
         &auth.actor,
-        &project,
-        &env,
-        change,
-        WriteIntent {
-            expected: if_match(&req)?,
-            action: "config.set",
-            comment: "",
-        },
+        (&project, &env, &key),
+        body.value,
+        body.description,
+        if_match(&req)?,
     )
     .await?;
     // The answer describes this write's version, as the transaction left it.
-    match state.publish(written).await {
+    match written {
         Some(entry) => Ok(entry_response(&env, &entry)),
         None => Err(ApiError::Internal(anyhow::anyhow!(
             "a config key just set has no value"
         ))),
     }
+}
+
+/// The environment's resolved configuration, for a token that reaches its whole chain.
+pub(crate) async fn resolved_for(
+    state: &AppState,
+    principal: &Principal,
+    project: &str,
+    env: &str,
+) -> Result<Vec<ResolvedEntry>, ApiError> {
+    reach::lineage(&state.store, principal, project, env).await?;
+    Ok(config::resolved(&state.store, project, env).await?)
+}
+
+/// Checks and sets the environment's own value of `key`: the one path of the API's `PUT` and
+/// the console's form. Returns the resolved entry as this write left it.
+pub(crate) async fn set_value(
+    state: &AppState,
+    actor: &crate::store::audit::Actor,
+    (project, env, key): (&str, &str, &ConfigKeyParam),
+    value: Value,
+    description: Option<String>,
+    expected: Option<i64>,
+) -> Result<Option<ResolvedEntry>, ApiError> {
+    if !key.0.is_env_var_name() {
+        return Err(ApiError::invalid("path.key", ConfigKey::WRITABLE_SHAPE));
+    }
+    check_entry(&value, description.as_deref())?;
+    let change = KeyChange {
+        key: key.to_string(),
+        value: Some(value),
+        description,
+    };
+    let written = config::change(
+        &state.store,
+        actor,
+        project,
+        env,
+        change,
+        WriteIntent {
+            expected,
+            action: "config.set",
+            comment: "",
+        },
+    )
+    .await?;
+    Ok(state.publish(written).await)
+}
+
+/// What differs between `from` and `env` (resolved values), for a token reaching both chains.
+pub(crate) async fn diff_for(
+    state: &AppState,
+    principal: &Principal,
+    project: &str,
+    from: &str,
+    env: &str,
+) -> Result<promotion::Diff, ApiError> {
+    reach::named(principal, from)?;
+    reach::lineage(&state.store, principal, project, from).await?;
+    reach::lineage(&state.store, principal, project, env).await?;
+    Ok(promotion::diff(&state.store, project, from, env).await?)
+}
+
+/// Copies `from`'s resolved values into `env` (or, with `dry_run`, says what that would
+/// change): the one path of the API's promote and the console's wizard. Values are left out of
+/// the answer for a token that may not read them.
+pub(crate) async fn promote_from(
+    state: &AppState,
+    auth: &Authorized<scope::ConfigWrite>,
+    (project, env, from): (&str, &str, &str),
+    request: PromotionRequest,
+) -> Result<promotion::Promotion, ApiError> {
+    // The source's resolved values are copied (and a dry run shows them; so does the target's
+    // current value): the token must reach both chains.
+    reach::named(auth.principal(), from)?;
+    reach::lineage(&state.store, auth.principal(), project, from).await?;
+    reach::lineage(&state.store, auth.principal(), project, env).await?;
+    let committed =
+        promotion::promote(&state.store, &auth.actor, project, from, env, request).await?;
+    let mut result = state.publish(committed).await;
+    if !may_read_values(auth.principal()) {
+        // Which keys change is the caller's own write; their values are not.
+        for change in &mut result.changes {
+            change.before = None;
+            change.after = None;
+        }
+    }
+    Ok(result)
 }
 
 /// Removes the environment's own override; the key falls back to the parent's value, if any.
@@ -307,10 +380,8 @@ async fn diff(
     ValidQuery(query): ValidQuery<DiffQuery>,
 ) -> Result<HttpResponse, ApiError> {
     // Both sides are resolved values: the token must reach both chains.
-    reach::named(auth.principal(), &query.from)?;
-    reach::lineage(&state.store, auth.principal(), &project, &query.from).await?;
-    reach::lineage(&state.store, auth.principal(), &project, &env).await?;
-    Ok(HttpResponse::Ok().json(promotion::diff(&state.store, &project, &query.from, &env).await?))
+    Ok(HttpResponse::Ok()
+        .json(diff_for(&state, auth.principal(), &project, &query.from, &env).await?))
 }
 
 /// Whether answers may carry config values: a write-only token learns nothing by writing
@@ -340,32 +411,11 @@ async fn promote(
     TypedPath((project, env)): TypedPath<(Project, Env)>,
     ValidJson(body): ValidJson<PromoteBody>,
 ) -> Result<HttpResponse, ApiError> {
-    // The source's resolved values are copied (and a dry run shows them; so does the target's
-    // current value): the token must reach both chains.
-    reach::named(auth.principal(), &body.from)?;
-    reach::lineage(&state.store, auth.principal(), &project, &body.from).await?;
-    reach::lineage(&state.store, auth.principal(), &project, &env).await?;
     let request = PromotionRequest {
         keys: body.keys,
         remove_missing: body.remove_missing,
         dry_run: body.dry_run,
     };
-    let committed = promotion::promote(
-        &state.store,
-        &auth.actor,
-        &project,
-        &body.from,
-        &env,
-        request,
-    )
-    .await?;
-    let mut result = state.publish(committed).await;
-    if !may_read_values(auth.principal()) {
-        // Which keys change is the caller's own write; their values are not.
-        for change in &mut result.changes {
-            change.before = None;
-            change.after = None;
-        }
-    }
+    let result = promote_from(&state, &auth, (&project, &env, &body.from), request).await?;
     Ok(HttpResponse::Ok().json(result))
 }

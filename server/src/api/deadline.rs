@@ -6,7 +6,8 @@
 //! as TCP takes to give up, minutes. Dropping a read loses nothing, so reads are cut off here.
 //! Writes are not: a write cut off after its commit would be answered as failed although it
 //! was applied; versioned writes bound their own transaction instead (`store::retrying`), so
-//! that the bound can only strike before the commit. The SDK stream is endless by design.
+//! that the bound can only strike before the commit. The change streams (the SDK's, the
+//! console's live pages) are endless by design.
 
 use std::time::Duration;
 
@@ -22,6 +23,11 @@ use crate::state::AppState;
 /// What a read may take beyond `db_timeout_secs`: the work around the database.
 const MARGIN: Duration = Duration::from_secs(1);
 
+/// The change streams, which stay open for as long as their client does.
+fn endless(path: &str) -> bool {
+    path == "/v1/sdk/stream" || (path.starts_with("/ui/") && path.ends_with("/live"))
+}
+
 pub async fn bound_reads(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -30,7 +36,7 @@ pub async fn bound_reads(
     let bound = req
         .app_data::<web::Data<AppState>>()
         .map(|state| state.settings.db_timeout() + MARGIN);
-    let (true, Some(bound), false) = (read, bound, req.path() == "/v1/sdk/stream") else {
+    let (true, Some(bound), false) = (read, bound, endless(req.path())) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     match tokio::time::timeout(bound, next.call(req)).await {

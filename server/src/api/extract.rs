@@ -60,48 +60,55 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
             if bytes.is_empty() {
                 return Err(ApiError::bad_request("body", "a JSON body is required"));
             }
-            let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-            let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-                let inner = error.inner();
-                let message = inner.to_string();
-                let field = pointer("body", error.path(), message.starts_with("unknown field"));
-                // serde_json appends " at line L column C"; keep the message about the field.
-                let message = message
-                    .rsplit_once(" at line ")
-                    .map_or(message.as_str(), |(head, _)| head);
-                let is_data = inner.classify() == serde_json::error::Category::Data;
-                // A data error is placed by its field; a syntax error only by where it is.
-                let message = if is_data {
-                    super::serde_errors::without_values(message)
-                } else {
-                    format!(
-                        "invalid JSON at line {} column {}: {message}",
-                        inner.line(),
-                        inner.column()
-                    )
-                };
-                let detail = format!("{field}: {message}");
-                let errors = vec![FieldError::new(field, message)];
-                // Well-formed JSON with a wrong field is 422; JSON that does not parse is 400.
-                if is_data {
-                    ApiError::Unprocessable { detail, errors }
-                } else {
-                    ApiError::BadRequest { detail, errors }
-                }
-            })?;
-            deserializer.end().map_err(|error| {
-                ApiError::bad_request(
-                    "body",
-                    format!(
-                        "invalid JSON at line {} column {}: trailing characters after the JSON value",
-                        error.line(),
-                        error.column()
-                    ),
-                )
-            })?;
-            Ok(ValidJson(value))
+            parse_json(&bytes).map(ValidJson)
         })
     }
+}
+
+/// Parses a JSON document into `T` with the API's messages: each error names its field
+/// (`body.rules[0].serve`) and never the submitted value; a syntax error says where it is.
+/// Shared by [`ValidJson`] and the console's JSON editor.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let inner = error.inner();
+        let message = inner.to_string();
+        let field = pointer("body", error.path(), message.starts_with("unknown field"));
+        // serde_json appends " at line L column C"; keep the message about the field.
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(head, _)| head);
+        let is_data = inner.classify() == serde_json::error::Category::Data;
+        // A data error is placed by its field; a syntax error only by where it is.
+        let message = if is_data {
+            super::serde_errors::without_values(message)
+        } else {
+            format!(
+                "invalid JSON at line {} column {}: {message}",
+                inner.line(),
+                inner.column()
+            )
+        };
+        let detail = format!("{field}: {message}");
+        let errors = vec![FieldError::new(field, message)];
+        // Well-formed JSON with a wrong field is 422; JSON that does not parse is 400.
+        if is_data {
+            ApiError::Unprocessable { detail, errors }
+        } else {
+            ApiError::BadRequest { detail, errors }
+        }
+    })?;
+    deserializer.end().map_err(|error| {
+        ApiError::bad_request(
+            "body",
+            format!(
+                "invalid JSON at line {} column {}: trailing characters after the JSON value",
+                error.line(),
+                error.column()
+            ),
+        )
+    })?;
+    Ok(value)
 }
 
 /// An optional JSON body: a request without one (no `Content-Type`, no content) yields `None`,

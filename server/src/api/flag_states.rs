@@ -14,6 +14,7 @@ use crate::auth::{Authorized, scope};
 use crate::domain::Scope;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::audit::Actor;
 use crate::store::flag_states::{self, StateView};
 use crate::store::kill_switch;
 use crate::store::{StoreError, StoreResult, WriteIntent};
@@ -80,38 +81,62 @@ fn state_response(view: &StateView) -> HttpResponse {
         .json(view)
 }
 
-/// Runs a state change and its post-commit step.
-async fn apply(
+/// Which flag state a change is aimed at, and the version the writer last saw (`If-Match`).
+pub(crate) struct Target<'a> {
+    pub project: &'a str,
+    pub env: &'a str,
+    pub key: &'a str,
+    pub expected: Option<i64>,
+}
+
+/// Runs a state change and its post-commit step: the one path every door (the API, the
+/// console) changes a flag's state through.
+async fn change_state(
     state: &AppState,
-    auth: &Authorized<scope::FlagsWrite>,
-    req: &HttpRequest,
-    TypedPath((project, env, key)): StatePath,
+    actor: &Actor,
+    target: Target<'_>,
     kind: Kind<'_>,
     change: impl Fn(&crate::store::flags::Flag, FlagState) -> StoreResult<FlagState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<StateView, ApiError> {
     let changed = flag_states::change(
         &state.store,
-        &auth.actor,
-        &project,
-        &env,
-        &key,
+        actor,
+        target.project,
+        target.env,
+        target.key,
         WriteIntent {
-            expected: if_match(req)?,
+            expected: target.expected,
             action: kind.action,
             comment: kind.comment,
         },
         change,
     )
     .await?;
-    let view = state.publish(changed).await;
+    Ok(state.publish(changed).await)
+}
+
+/// The API's answer to a state change.
+fn changed_response(auth: &Authorized<scope::FlagsWrite>, view: &StateView) -> HttpResponse {
     // The answer shows the whole state (rules, the version rolled back to), which a token
     // without `flags:read` could not `GET`: it gets the new version only.
     if !auth.principal().scopes.allows(Scope::FlagsRead) {
-        return Ok(HttpResponse::NoContent()
+        return HttpResponse::NoContent()
             .insert_header((header::ETAG, etag(view.version)))
-            .finish());
+            .finish();
     }
-    Ok(state_response(&view))
+    state_response(view)
+}
+
+fn target<'a>(
+    req: &HttpRequest,
+    TypedPath((project, env, key)): &'a StatePath,
+) -> Result<Target<'a>, ApiError> {
+    Ok(Target {
+        project,
+        env,
+        key,
+        expected: if_match(req)?,
+    })
 }
 
 #[tracing::instrument(skip_all)]
@@ -132,11 +157,22 @@ async fn put(
     path: StatePath,
     ValidJson(body): ValidJson<FlagState>,
 ) -> Result<HttpResponse, ApiError> {
+    let view = replace(&state, &auth.actor, target(&req, &path)?, body).await?;
+    Ok(changed_response(&auth, &view))
+}
+
+/// Replaces the whole state (rules, default serve, off variant).
+pub(crate) async fn replace(
+    state: &AppState,
+    actor: &Actor,
+    target: Target<'_>,
+    body: FlagState,
+) -> Result<StateView, ApiError> {
     let kind = Kind {
         action: "flag.state.update",
         comment: "",
     };
-    apply(&state, &auth, &req, path, kind, |_, _| Ok(body.clone())).await
+    change_state(state, actor, target, kind, |_, _| Ok(body.clone())).await
 }
 
 #[tracing::instrument(skip_all)]
@@ -146,7 +182,8 @@ async fn enable(
     req: HttpRequest,
     path: StatePath,
 ) -> Result<HttpResponse, ApiError> {
-    set_enabled(&state, &auth, &req, path, true).await
+    let view = set_enabled(&state, &auth.actor, target(&req, &path)?, true).await?;
+    Ok(changed_response(&auth, &view))
 }
 
 #[tracing::instrument(skip_all)]
@@ -156,17 +193,17 @@ async fn disable(
     req: HttpRequest,
     path: StatePath,
 ) -> Result<HttpResponse, ApiError> {
-    set_enabled(&state, &auth, &req, path, false).await
+    let view = set_enabled(&state, &auth.actor, target(&req, &path)?, false).await?;
+    Ok(changed_response(&auth, &view))
 }
 
 /// The one-line toggles: only `enabled` changes; doing it twice records nothing.
-async fn set_enabled(
+pub(crate) async fn set_enabled(
     state: &AppState,
-    auth: &Authorized<scope::FlagsWrite>,
-    req: &HttpRequest,
-    path: StatePath,
+    actor: &Actor,
+    target: Target<'_>,
     enabled: bool,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<StateView, ApiError> {
     let kind = if enabled {
         Kind {
             action: "flag.enable",
@@ -178,7 +215,7 @@ async fn set_enabled(
             comment: "disabled",
         }
     };
-    apply(state, auth, req, path, kind, |_, mut s| {
+    change_state(state, actor, target, kind, |_, mut s| {
         s.enabled = enabled;
         Ok(s)
     })
@@ -226,6 +263,27 @@ async fn rollout(
     ValidJson(body): ValidJson<RolloutBody>,
 ) -> Result<HttpResponse, ApiError> {
     let share = body.share()?;
+    let view = roll_out(
+        &state,
+        &auth.actor,
+        target(&req, &path)?,
+        share,
+        body.variant,
+        body.otherwise,
+    )
+    .await?;
+    Ok(changed_response(&auth, &view))
+}
+
+/// Serves `variant` (default `on`) to `share` and `otherwise` (default `off`) to the rest.
+pub(crate) async fn roll_out(
+    state: &AppState,
+    actor: &Actor,
+    target: Target<'_>,
+    share: BasisPoints,
+    variant: Option<String>,
+    otherwise: Option<String>,
+) -> Result<StateView, ApiError> {
     let comment = format!(
         "rollout to {}.{:02} %",
         share.get() / 100,
@@ -235,7 +293,7 @@ async fn rollout(
         action: "flag.rollout",
         comment: &comment,
     };
-    apply(&state, &auth, &req, path, kind, |flag, mut s| {
+    change_state(state, actor, target, kind, |flag, mut s| {
         let boolean = flag.definition.flag_type == FlagType::Boolean;
         let pick = |given: Option<String>, default: &str, field: &str| match given {
             Some(v) => Ok(v),
@@ -244,8 +302,8 @@ async fn rollout(
                 FieldError::new(field, "is required for a non-boolean flag"),
             ]))),
         };
-        let on = pick(body.variant.clone(), "on", "variant")?;
-        let off = pick(body.otherwise.clone(), "off", "otherwise")?;
+        let on = pick(variant.clone(), "on", "variant")?;
+        let off = pick(otherwise.clone(), "off", "otherwise")?;
         s.default_serve = s.default_serve.rolled_out(&on, &off, share);
         Ok(s)
     })
@@ -270,24 +328,34 @@ async fn rollback(
     auth: Authorized<scope::FlagsWrite>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    TypedPath((project, env, key)): StatePath,
+    path: StatePath,
     ValidJson(body): ValidJson<RollbackBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let old = flag_states::state_at(&state.store, &project, &env, &key, body.version).await?;
-    let comment = format!("rollback to version {}", body.version);
+    let view = roll_back(&state, &auth.actor, target(&req, &path)?, body.version).await?;
+    Ok(changed_response(&auth, &view))
+}
+
+/// Stores the state of `version` again, as a new version.
+pub(crate) async fn roll_back(
+    state: &AppState,
+    actor: &Actor,
+    target: Target<'_>,
+    version: i64,
+) -> Result<StateView, ApiError> {
+    let old = flag_states::state_at(
+        &state.store,
+        target.project,
+        target.env,
+        target.key,
+        version,
+    )
+    .await?;
+    let comment = format!("rollback to version {version}");
     let kind = Kind {
         action: "flag.rollback",
         comment: &comment,
     };
-    apply(
-        &state,
-        &auth,
-        &req,
-        TypedPath((project, env, key)),
-        kind,
-        |_, _| Ok(old.clone()),
-    )
-    .await
+    change_state(state, actor, target, kind, |_, _| Ok(old.clone())).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -315,16 +383,26 @@ async fn kill(
     OptionalJson(body): OptionalJson<KillBody>,
 ) -> Result<HttpResponse, ApiError> {
     let reason = body.unwrap_or_default().reason;
+    let view = pull_kill_switch(&state, &auth.actor, &project, &env, &reason).await?;
+    Ok(HttpResponse::build(StatusCode::OK).json(view))
+}
+
+/// Pulls the environment's kill switch, recording `reason` (at most 1000 characters).
+pub(crate) async fn pull_kill_switch(
+    state: &AppState,
+    actor: &Actor,
+    project: &str,
+    env: &str,
+    reason: &str,
+) -> Result<kill_switch::KillSwitch, ApiError> {
     if reason.chars().count() > 1_000 {
         return Err(ApiError::invalid(
             "body.reason",
             "must be at most 1000 characters",
         ));
     }
-    let pulled =
-        kill_switch::set_kill(&state.store, &auth.actor, &project, &env, true, &reason).await?;
-    let view = state.publish(pulled).await;
-    Ok(HttpResponse::build(StatusCode::OK).json(view))
+    let pulled = kill_switch::set_kill(&state.store, actor, project, env, true, reason).await?;
+    Ok(state.publish(pulled).await)
 }
 
 /// Releases the kill switch: each flag serves its stored state again, exactly as before.
@@ -334,8 +412,17 @@ async fn restore(
     state: web::Data<AppState>,
     TypedPath((project, env)): TypedPath<(Project, Env)>,
 ) -> Result<HttpResponse, ApiError> {
-    let released =
-        kill_switch::set_kill(&state.store, &auth.actor, &project, &env, false, "").await?;
-    let view = state.publish(released).await;
+    let view = release_kill_switch(&state, &auth.actor, &project, &env).await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// Releases the environment's kill switch.
+pub(crate) async fn release_kill_switch(
+    state: &AppState,
+    actor: &Actor,
+    project: &str,
+    env: &str,
+) -> Result<kill_switch::KillSwitch, ApiError> {
+    let released = kill_switch::set_kill(&state.store, actor, project, env, false, "").await?;
+    Ok(state.publish(released).await)
 }

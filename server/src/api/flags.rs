@@ -97,15 +97,7 @@ async fn create(
         return Err(ApiError::invalid("body.key", "is required"));
     };
     let definition = body.into_definition(key.clone());
-    let created = flags::create(&state.store, &auth.actor, &project, definition)
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict => ApiError::Conflict(format!(
-                "flag '{key}' already exists in project '{project}'"
-            )),
-            other => other.into(),
-        })?;
-    let flag = state.publish(created).await;
+    let flag = create_flag(&state, &auth.actor, &project, definition).await?;
     let mut response = flag_response(actix_web::http::StatusCode::CREATED, &flag);
     if let Ok(location) =
         header::HeaderValue::from_str(&format!("/v1/projects/{project}/flags/{key}"))
@@ -113,6 +105,26 @@ async fn create(
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
+}
+
+/// Creates a flag definition and publishes it: the path the API and the console share. The
+/// caller has checked [`require_all_environments`].
+pub(crate) async fn create_flag(
+    state: &AppState,
+    actor: &crate::store::audit::Actor,
+    project: &str,
+    definition: FlagDefinition,
+) -> Result<flags::Flag, ApiError> {
+    let key = definition.key.clone();
+    let created = flags::create(&state.store, actor, project, definition)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict => ApiError::Conflict(format!(
+                "flag '{key}' already exists in project '{project}'"
+            )),
+            other => other.into(),
+        })?;
+    Ok(state.publish(created).await)
 }
 
 #[tracing::instrument(skip_all)]

@@ -2,31 +2,31 @@
 //! records every `(method, path)` so a test can hold the server and `openapi.yaml` to the same
 //! list.
 
-mod audit;
-mod config;
+pub(crate) mod audit;
+pub(crate) mod config;
 pub mod cors;
 pub mod deadline;
 mod environments;
-mod etag;
+pub(crate) mod etag;
 mod extract;
-mod flag_states;
-mod flags;
+pub(crate) mod flag_states;
+pub(crate) mod flags;
 pub mod idempotency;
 mod ofrep;
-mod path;
+pub(crate) mod path;
 mod projects;
-mod reach;
+pub(crate) mod reach;
 mod release_plans;
 mod scheduled_changes;
 mod sdk;
-mod secrets;
+pub(crate) mod secrets;
 mod segments;
 mod serde_errors;
-mod stream;
+pub(crate) mod stream;
 mod system;
-mod tokens;
+pub(crate) mod tokens;
 
-pub use extract::{Page, PageQuery, ValidJson, ValidQuery, cursor};
+pub use extract::{Page, PageQuery, ValidJson, ValidQuery, cursor, parse_json};
 
 use actix_web::http::{Method, header};
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, Route, web};

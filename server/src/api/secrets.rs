@@ -138,48 +138,69 @@ async fn write(
     TypedPath((project, env, name)): TypedPath<(Project, Env, SecretName)>,
     ValidJson(body): ValidJson<WriteBody>,
 ) -> Result<HttpResponse, ApiError> {
-    if !name.0.is_env_var_name() {
-        return Err(ApiError::invalid("path.name", ConfigKey::WRITABLE_SHAPE));
-    }
-    if body.value.is_empty() && !body.allow_empty {
-        return Err(ApiError::invalid(
-            "body.value",
-            "must not be empty unless allow_empty is true",
-        ));
-    }
-    if body.value.contains('\0') {
-        return Err(ApiError::invalid(
-            "body.value",
-            "must not contain a NUL character, which no environment variable can carry",
-        ));
-    }
-    if body.value.chars().count() > MAX_SECRET_CHARS {
-        return Err(ApiError::invalid(
-            "body.value",
-            format!("must be at most {MAX_SECRET_CHARS} characters"),
-        ));
-    }
-    let value = SecretValue::new(body.value.to_string());
-    let meta = secrets::write(
-        &state.store,
-        &state.keyring,
+    let meta = write_value(
+        &state,
         &auth.actor,
-        EnvPath {
-            project: &project,
-            environment: &env,
-        },
-        &name,
-        &value,
-        WriteIntent {
-            expected: if_match(&req)?,
-            action: "secret.write",
-            comment: "",
-        },
+        (&project, &env, &name),
+        &body.value,
+        body.allow_empty,
+        if_match(&req)?,
     )
     .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, etag(meta.version)))
         .json(meta))
+}
+
+/// Checks and stores a new value of a secret: the one path of the API's `PUT` and the console's
+/// form. `expected` is the version the writer last saw (`If-Match`).
+pub(crate) async fn write_value(
+    state: &AppState,
+    actor: &crate::store::audit::Actor,
+    (project, env, name): (&str, &str, &SecretName),
+    value: &str,
+    allow_empty: bool,
+    expected: Option<i64>,
+) -> Result<secrets::SecretMeta, ApiError> {
+    if !name.0.is_env_var_name() {
+        return Err(ApiError::invalid("path.name", ConfigKey::WRITABLE_SHAPE));
+    }
+    if value.is_empty() && !allow_empty {
+        return Err(ApiError::invalid(
+            "body.value",
+            "must not be empty unless allow_empty is true",
+        ));
+    }
+    if value.contains('\0') {
+        return Err(ApiError::invalid(
+            "body.value",
+            "must not contain a NUL character, which no environment variable can carry",
+        ));
+    }
+    if value.chars().count() > MAX_SECRET_CHARS {
+        return Err(ApiError::invalid(
+            "body.value",
+            format!("must be at most {MAX_SECRET_CHARS} characters"),
+        ));
+    }
+    let value = SecretValue::new(value.to_owned());
+    Ok(secrets::write(
+        &state.store,
+        &state.keyring,
+        actor,
+        EnvPath {
+            project,
+            environment: env,
+        },
+        name,
+        &value,
+        WriteIntent {
+            expected,
+            action: "secret.write",
+            comment: "",
+        },
+    )
+    .await?)
 }
 
 #[tracing::instrument(skip_all)]

@@ -46,6 +46,18 @@ async fn stream(
     ValidQuery(target): ValidQuery<Target>,
 ) -> Result<HttpResponse, ApiError> {
     let (project, environment) = target.select(auth.principal())?;
+    open(&state, &auth.principal, project, environment).await
+}
+
+/// Opens the change stream of `project`/`environment` for `principal`, whose reach of the
+/// environment the caller has checked: the one stream behind the SDK's `/v1/sdk/stream` and
+/// the console's live pages.
+pub(crate) async fn open(
+    state: &AppState,
+    principal: &Arc<Principal>,
+    project: &str,
+    environment: &str,
+) -> Result<HttpResponse, ApiError> {
     // Before any work: a refused stream costs nothing. The permit lives as long as the stream.
     let slot = state
         .stream_slots
@@ -70,7 +82,7 @@ async fn stream(
         .ok_or_else(|| {
             ApiError::not_found(format_args!("environment '{project}/{environment}'"))
         })?;
-    super::reach::served(auth.principal(), &current)?;
+    super::reach::served(principal, &current)?;
     let events = Events {
         snapshots: state.snapshots.clone(),
         changes: state.snapshots.subscribe(),
@@ -80,10 +92,10 @@ async fn stream(
         last_sent: None,
         first: Some(current.revision),
         token: TokenStanding {
-            expires_in: Box::pin(tokio::time::sleep(expires_in(&auth.principal))),
+            expires_in: Box::pin(tokio::time::sleep(expires_in(principal))),
             revocations: state.tokens.revocations(),
             tokens: state.tokens.clone(),
-            principal: auth.principal.clone(),
+            principal: principal.clone(),
         },
         _open: OpenStream::new(state.metrics.streams.clone(), slot),
     };
@@ -92,7 +104,7 @@ async fn stream(
         Some((Ok::<_, actix_web::Error>(chunk), events))
     });
     // The first event is served from memory like a snapshot read, and says so the same way.
-    let mut response = super::sdk::mark_stale(HttpResponse::Ok(), super::sdk::stale_for(&state));
+    let mut response = super::sdk::mark_stale(HttpResponse::Ok(), super::sdk::stale_for(state));
     Ok(response
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))

@@ -28,17 +28,17 @@ const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct IssueBody {
-    name: String,
+pub(crate) struct IssueBody {
+    pub name: String,
     /// Names, parsed in [`IssueBody::into_request`] so that every unknown one is reported, not
     /// only the first.
-    scopes: Vec<String>,
+    pub scopes: Vec<String>,
     #[serde(default = "all")]
-    projects: Vec<String>,
+    pub projects: Vec<String>,
     #[serde(default = "all")]
-    environments: Vec<String>,
+    pub environments: Vec<String>,
     #[serde(default, deserialize_with = "super::extract::optional_whole_number")]
-    ttl_seconds: Option<u64>,
+    pub ttl_seconds: Option<u64>,
 }
 
 /// The scope names a token may be issued with, for error messages.
@@ -193,6 +193,23 @@ async fn issue(
     state: web::Data<AppState>,
     ValidJson(body): ValidJson<IssueBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let (record, token) = issue_token(&state, &auth, body).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/v1/tokens/{}", record.id)))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(Issued {
+            token,
+            record: record.view(),
+        }))
+}
+
+/// Issues a token within the issuer's reach and lifetime: the one path of the API's `POST` and
+/// the console's form. Returns the record and the token (shown once).
+pub(crate) async fn issue_token(
+    state: &AppState,
+    auth: &Authorized<scope::Admin>,
+    body: IssueBody,
+) -> Result<(TokenRecord, String), ApiError> {
     let mut request = body.into_request(state.settings.token_ttl_secs)?;
     // Clamped rather than refused (as Vault does): the answer's `expires_at` says what was
     // granted, and a default lifetime asked by a short-lived token still works.
@@ -208,15 +225,28 @@ async fn issue(
             "a token can only grant scopes, projects and environments its issuer holds".into(),
         ));
     }
-    refuse_unknown_names(&state, &request).await?;
+    refuse_unknown_names(state, &request).await?;
     let (record, token) = state.tokens.issue(&auth.actor, request).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/v1/tokens/{}", record.id)))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(Issued {
-            token,
-            record: record.view(),
-        }))
+    Ok((record, token))
+}
+
+/// The tokens of `records` that `principal` may see and manage.
+pub(crate) fn reachable<'a>(
+    principal: &'a Principal,
+    records: &'a [TokenRecord],
+) -> impl Iterator<Item = &'a TokenRecord> {
+    records.iter().filter(|r| within_reach(principal, r))
+}
+
+/// Revokes a token within the caller's reach (and every token it issued); the first record
+/// is the one asked for.
+pub(crate) async fn revoke_token(
+    state: &AppState,
+    auth: &Authorized<scope::Admin>,
+    id: &str,
+) -> Result<Vec<TokenRecord>, ApiError> {
+    let record = reachable_record(state, auth.principal(), id).await?;
+    Ok(state.tokens.revoke(&auth.actor, &record.id).await?)
 }
 
 #[tracing::instrument(skip_all)]
@@ -284,8 +314,7 @@ async fn revoke(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let record = reachable_record(&state, auth.principal(), &path).await?;
-    let revoked = state.tokens.revoke(&auth.actor, &record.id).await?;
+    let revoked = revoke_token(&state, &auth, &path).await?;
     // The first record is the token asked for; the others were issued by it and went with it.
     let (token, with_it) = revoked
         .split_first()

@@ -67,6 +67,50 @@ impl<S> Authorized<S> {
     }
 }
 
+impl<S: scope::Requirement> Authorized<S> {
+    /// Checks a verified `principal` against `S`'s scope and the `{project}` and `{env}` of the
+    /// matched route, and names the actor to audit. The one check behind both doors: the
+    /// bearer-token extractor below and the console's session (`crate::console`).
+    pub(crate) fn check(
+        req: &HttpRequest,
+        principal: Arc<Principal>,
+        trust_proxy_headers: bool,
+    ) -> Result<Self, ApiError> {
+        if let Some(required) = S::SCOPE {
+            check_scope(&principal, required)?;
+        }
+        let path = req.match_info();
+        if let Some(project) = path.get("project")
+            && !principal.projects.allows(project)
+        {
+            return Err(ApiError::Forbidden(format!(
+                "this token may not access project '{project}'"
+            )));
+        }
+        if let Some(env) = path.get("env")
+            && !principal.environments.allows(env)
+        {
+            return Err(ApiError::Forbidden(format!(
+                "this token may not access environment '{env}'"
+            )));
+        }
+        let actor = Actor {
+            token_id: Some(principal.token_id.clone()),
+            name: principal.name.clone(),
+            source_ip: client_ip(req, trust_proxy_headers),
+            request_id: req
+                .extensions()
+                .get::<tracing_actix_web::RequestId>()
+                .map(|id| id.to_string()),
+        };
+        Ok(Authorized {
+            principal,
+            actor,
+            _scope: PhantomData,
+        })
+    }
+}
+
 impl<S: scope::Requirement + 'static> FromRequest for Authorized<S> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
@@ -86,38 +130,7 @@ impl<S: scope::Requirement + 'static> FromRequest for Authorized<S> {
                     ApiError::Unauthorized(other.to_string())
                 }
             })?;
-            if let Some(required) = S::SCOPE {
-                check_scope(&principal, required)?;
-            }
-            let path = req.match_info();
-            if let Some(project) = path.get("project")
-                && !principal.projects.allows(project)
-            {
-                return Err(ApiError::Forbidden(format!(
-                    "this token may not access project '{project}'"
-                )));
-            }
-            if let Some(env) = path.get("env")
-                && !principal.environments.allows(env)
-            {
-                return Err(ApiError::Forbidden(format!(
-                    "this token may not access environment '{env}'"
-                )));
-            }
-            let actor = Actor {
-                token_id: Some(principal.token_id.clone()),
-                name: principal.name.clone(),
-                source_ip: client_ip(&req, auth.trust_proxy_headers),
-                request_id: req
-                    .extensions()
-                    .get::<tracing_actix_web::RequestId>()
-                    .map(|id| id.to_string()),
-            };
-            Ok(Authorized {
-                principal,
-                actor,
-                _scope: PhantomData,
-            })
+            Self::check(&req, principal, auth.trust_proxy_headers)
         })
     }
 }

@@ -44,7 +44,7 @@ pub struct StateVersion {
     pub comment: String,
 }
 
-fn parse_state(text: &str) -> StoreResult<FlagState> {
+pub(super) fn parse_state(text: &str) -> StoreResult<FlagState> {
     serde_json::from_str(text)
         .map_err(|e| StoreError::Other(anyhow::anyhow!("stored flag state does not parse: {e}")))
 }

@@ -11,6 +11,7 @@
 pub mod audit;
 mod audit_batch;
 pub mod config;
+pub mod environment_flags;
 pub mod environments;
 pub mod flag_states;
 pub mod flags;
