@@ -25,6 +25,8 @@
 //! - [`flags`], [`config`], [`secrets`], [`tokens`], [`audit`], [`projects`]: one module per
 //!   resource, each with its clap definitions next to what they do.
 //! - [`prompt`]: reading a secret from the terminal without echo.
+//! - [`oidc`]: keyless pipelines: the CI job's OIDC identity token exchanged for a short-lived
+//!   token (`--oidc-policy`), and `login --oidc`.
 
 pub mod api;
 pub mod audit;
@@ -35,6 +37,8 @@ pub mod envfile;
 pub mod error;
 pub mod export;
 pub mod flags;
+pub mod oidc;
+pub mod oidc_policies;
 pub mod output;
 pub mod profiles;
 pub mod projects;
@@ -72,6 +76,10 @@ pub enum RemoteCommand {
     Environments(projects::EnvironmentsArgs),
     /// Profiles of the CLI config file.
     Profiles(profiles::ProfilesArgs),
+    /// In CI: exchange the job's OIDC identity token (`--oidc`) and print the token.
+    Login(oidc::LoginArgs),
+    /// Trust policies for keyless pipelines: list, get, create, replace, delete.
+    OidcPolicies(oidc_policies::OidcPoliciesArgs),
 }
 
 /// The remote commands on their own, without the server's settings.
@@ -124,6 +132,8 @@ pub async fn execute(command: RemoteCommand) -> ExitCode {
         RemoteCommand::Projects(args) => projects::execute_projects(args).await,
         RemoteCommand::Environments(args) => projects::execute_environments(args).await,
         RemoteCommand::Profiles(args) => profiles::execute(args),
+        RemoteCommand::Login(args) => oidc::login(args).await,
+        RemoteCommand::OidcPolicies(args) => oidc_policies::execute(args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -112,7 +112,7 @@ struct Prepared {
 }
 
 async fn prepare(args: &RunArgs) -> Result<Prepared> {
-    let session = args.connection.connect(Some(&args.target))?;
+    let session = args.connection.connect(Some(&args.target)).await?;
     let (project, env) = session.project_env()?;
     let export = |format: &str| {
         let mut url = session.client.env_url(project, env, &["secrets", "export"]);

@@ -77,6 +77,13 @@ pub enum ApiError {
     /// a stream, poll meanwhile).
     #[error("{0}")]
     Overloaded(String),
+    /// A refused OAuth request (the token exchange): RFC 6749 §5.2's `error` code and
+    /// `error_description`, carried as extension members of the problem.
+    #[error("{description}")]
+    OAuth {
+        error: &'static str,
+        description: String,
+    },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -127,6 +134,7 @@ impl ApiError {
             ApiError::Undecryptable(_) => "secret-undecryptable",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Overloaded(_) => "overloaded",
+            ApiError::OAuth { .. } => "oauth",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -177,6 +185,11 @@ struct Problem<'a> {
     detail: String,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     errors: &'a [FieldError],
+    /// OAuth refusals only (RFC 6749 §5.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_description: Option<&'a str>,
 }
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -200,6 +213,11 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Undecryptable(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::OAuth {
+                error: "temporarily_unavailable",
+                ..
+            } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::OAuth { .. } => StatusCode::BAD_REQUEST,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -223,6 +241,14 @@ impl ResponseError for ApiError {
             status: status.as_u16(),
             detail,
             errors: self.errors(),
+            error: match self {
+                ApiError::OAuth { error, .. } => Some(*error),
+                _ => None,
+            },
+            error_description: match self {
+                ApiError::OAuth { description, .. } => Some(description.as_str()),
+                _ => None,
+            },
         };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
@@ -230,7 +256,11 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"switchboard\""));
             }
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_)
+            | ApiError::OAuth {
+                error: "temporarily_unavailable",
+                ..
+            } => {
                 response.insert_header((header::RETRY_AFTER, "2"));
             }
             ApiError::Overloaded(_) => {

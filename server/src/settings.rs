@@ -159,6 +159,28 @@ pub struct Settings {
     #[arg(long, env = "SWITCHBOARD_TRUST_PROXY_HEADERS", default_value = "false", global = true,
           value_parser = BoolishValueParser::new(), action = ArgAction::Set)]
     pub trust_proxy_headers: bool,
+
+    /// PEM file of CA certificates trusted (besides the system's) when fetching OIDC issuers'
+    /// discovery documents and keys, e.g. a self-hosted GitLab's private CA.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_OIDC_CA_FILE",
+        global = true,
+        value_name = "PATH"
+    )]
+    pub oidc_ca_file: Option<PathBuf>,
+
+    /// Seconds an OIDC issuer's fetched key set is used without asking the issuer again; also
+    /// how long cached keys keep verifying while the issuer is down.
+    #[arg(long, env = "SWITCHBOARD_OIDC_JWKS_MAX_AGE_SECS", default_value_t = 3600, global = true,
+          value_parser = clap::value_parser!(u64).range(60..=604_800))]
+    pub oidc_jwks_max_age_secs: u64,
+
+    /// Least seconds between two fetches of one issuer's keys (an unknown key id triggers a
+    /// fetch; this bounds how often forged ids can make the server call the issuer).
+    #[arg(long, env = "SWITCHBOARD_OIDC_JWKS_REFRESH_SECS", default_value_t = 10, global = true,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub oidc_jwks_refresh_secs: u64,
 }
 
 /// How log lines are written.
@@ -211,6 +233,9 @@ impl Settings {
             sync_interval_ms: 1000,
             stream_heartbeat_secs: 15,
             max_streams: 10_000,
+            oidc_ca_file: None,
+            oidc_jwks_max_age_secs: 3600,
+            oidc_jwks_refresh_secs: 10,
         }
     }
 

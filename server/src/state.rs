@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::auth::TokenService;
 use crate::changes::{Changed, Committed};
 use crate::keys::Keyring;
+use crate::oidc::keys::IssuerKeys;
 use crate::readiness::Readiness;
 use crate::redis_connection::Redis;
 use crate::settings::Settings;
@@ -30,6 +31,8 @@ pub struct AppState {
     /// One permit per open `/v1/sdk/stream` (`max_streams`): streams hold memory and a socket
     /// for as long as the client stays, so their number is bounded per instance.
     pub stream_slots: Arc<tokio::sync::Semaphore>,
+    /// OIDC issuers' signing keys, cached for token exchanges (`oidc::keys`).
+    pub issuer_keys: Arc<IssuerKeys>,
 }
 
 impl AppState {

@@ -11,6 +11,7 @@ mod extract;
 mod flag_states;
 mod flags;
 pub mod idempotency;
+mod oidc_policies;
 mod path;
 mod projects;
 mod reach;
@@ -20,6 +21,7 @@ mod segments;
 mod serde_errors;
 mod stream;
 mod system;
+mod token_exchange;
 mod tokens;
 
 pub use extract::{Page, PageQuery, ValidJson, ValidQuery, cursor};
@@ -190,6 +192,8 @@ pub fn routes() -> Routes {
     flag_states::routes(&mut routes);
     segments::routes(&mut routes);
     tokens::routes(&mut routes);
+    token_exchange::routes(&mut routes);
+    oidc_policies::routes(&mut routes);
     audit::routes(&mut routes);
     routes
 }

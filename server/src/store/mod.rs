@@ -18,6 +18,7 @@ pub mod idempotency;
 pub mod key_rotation;
 pub mod kill_switch;
 mod lookup;
+pub mod oidc;
 pub mod projects;
 pub mod promotion;
 pub mod secret_integrity;

@@ -28,6 +28,7 @@ mod layout;
 mod local_files;
 mod log_hygiene;
 mod observability;
+mod oidc;
 mod outage;
 mod own_postgres;
 mod projects;
