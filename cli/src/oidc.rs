@@ -59,7 +59,9 @@ fn http() -> Result<reqwest::Client> {
 pub async fn identity_token(audience: &str) -> Result<Zeroizing<String>> {
     let github = (
         std::env::var("ACTIONS_ID_TOKEN_REQUEST_URL").ok(),
-        std::env::var("ACTIONS_ID_TOKEN_REQUEST_TOKEN").ok().map(Zeroizing::new),
+        std::env::var("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+            .ok()
+            .map(Zeroizing::new),
     );
     match github {
         (Some(url), Some(request_token)) => github_token(&url, &request_token, audience).await,
@@ -79,9 +81,8 @@ pub async fn identity_token(audience: &str) -> Result<Zeroizing<String>> {
 }
 
 async fn github_token(url: &str, request_token: &str, audience: &str) -> Result<Zeroizing<String>> {
-    let mut url = Url::parse(url).map_err(|_| {
-        Error::usage("ACTIONS_ID_TOKEN_REQUEST_URL is not a URL")
-    })?;
+    let mut url =
+        Url::parse(url).map_err(|_| Error::usage("ACTIONS_ID_TOKEN_REQUEST_URL is not a URL"))?;
     url.query_pairs_mut().append_pair("audience", audience);
     let mut authorization = HeaderValue::from_str(&format!("Bearer {request_token}"))
         .map_err(|_| Error::usage("ACTIONS_ID_TOKEN_REQUEST_TOKEN cannot be sent in a header"))?;
@@ -109,11 +110,13 @@ async fn github_token(url: &str, request_token: &str, audience: &str) -> Result<
 pub async fn exchange(base: &Url, policy: &str, identity: &str) -> Result<Zeroizing<String>> {
     let mut url = base.clone();
     if let Ok(mut path) = url.path_segments_mut() {
-        path.pop_if_empty()
-            .extend(["v1", "auth", "token-exchange"]);
+        path.pop_if_empty().extend(["v1", "auth", "token-exchange"]);
     }
     let form = [
-        ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+        (
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ),
         ("subject_token", identity),
         ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
         ("policy", policy),

@@ -18,9 +18,21 @@ pub fn routes(routes: &mut Routes) {
     routes
         .add(Method::GET, "/v1/projects/{project}/oidc-policies", list)
         .add(Method::POST, "/v1/projects/{project}/oidc-policies", create)
-        .add(Method::GET, "/v1/projects/{project}/oidc-policies/{policy}", get)
-        .add(Method::PUT, "/v1/projects/{project}/oidc-policies/{policy}", replace)
-        .add(Method::DELETE, "/v1/projects/{project}/oidc-policies/{policy}", delete);
+        .add(
+            Method::GET,
+            "/v1/projects/{project}/oidc-policies/{policy}",
+            get,
+        )
+        .add(
+            Method::PUT,
+            "/v1/projects/{project}/oidc-policies/{policy}",
+            replace,
+        )
+        .add(
+            Method::DELETE,
+            "/v1/projects/{project}/oidc-policies/{policy}",
+            delete,
+        );
 }
 
 #[derive(serde::Serialize)]

@@ -78,7 +78,12 @@ impl ClaimPattern {
         if !literal.is_empty() {
             parts.push(Part::Literal(literal));
         }
-        if parts.iter().filter(|p| !matches!(p, Part::Literal(_))).count() > MAX_WILDCARDS {
+        if parts
+            .iter()
+            .filter(|p| !matches!(p, Part::Literal(_)))
+            .count()
+            > MAX_WILDCARDS
+        {
             return Err(format!("at most {MAX_WILDCARDS} wildcards"));
         }
         Ok(Self {
@@ -212,9 +217,10 @@ impl BoundClaims {
                 .get(*name)
                 .is_some_and(|pattern| pattern.is_exact() && !pattern.as_str().trim().is_empty())
         });
-        let subject_bound = self.0.get("sub").is_some_and(|pattern| {
-            pattern.is_exact() || pattern.literal_prefix().contains('/')
-        });
+        let subject_bound = self
+            .0
+            .get("sub")
+            .is_some_and(|pattern| pattern.is_exact() || pattern.literal_prefix().contains('/'));
         id_bound || subject_bound
     }
 
@@ -248,10 +254,7 @@ impl BoundClaims {
 }
 
 fn valid_claim_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[cfg(test)]

@@ -100,8 +100,12 @@ async fn attempt(
     actor: &mut Actor,
     request: &ExchangeRequest,
 ) -> Result<Exchanged, Attempt> {
-    let policy = match oidc::get(&state.store, request.project.as_str(), request.policy.as_str())
-        .await
+    let policy = match oidc::get(
+        &state.store,
+        request.project.as_str(),
+        request.policy.as_str(),
+    )
+    .await
     {
         Ok(policy) => policy,
         Err(StoreError::NotFound) => return Err(Refusal::UnknownPolicy.into()),
@@ -236,11 +240,13 @@ fn narrowed(policy: &TrustPolicy, scope: Option<&str>) -> Result<(Vec<Scope>, Ac
 /// Who the verified token says the job is: GitHub's and GitLab's claim names.
 fn identity_of(policy: &TrustPolicy, token: &VerifiedToken) -> Federation {
     let text = |names: &[&str]| {
-        names.iter().find_map(|name| match token.claims.get(*name)? {
-            serde_json::Value::String(s) => Some(truncated(s)),
-            value @ serde_json::Value::Number(_) => Some(value.to_string()),
-            _ => None,
-        })
+        names
+            .iter()
+            .find_map(|name| match token.claims.get(*name)? {
+                serde_json::Value::String(s) => Some(truncated(s)),
+                value @ serde_json::Value::Number(_) => Some(value.to_string()),
+                _ => None,
+            })
     };
     Federation {
         policy: policy.reference(),
@@ -272,8 +278,10 @@ async fn record_refusal(state: &AppState, actor: &Actor, stopped: &Stopped) {
     if let (Some(identity), Some(fields)) = (&stopped.identity, after.as_object_mut()) {
         fields.insert("identity".into(), json!(identity));
     }
-    if let (Refusal::Claim(ClaimMismatch::Missing(claim) | ClaimMismatch::Different(claim)), Some(fields)) =
-        (&stopped.refusal, after.as_object_mut())
+    if let (
+        Refusal::Claim(ClaimMismatch::Missing(claim) | ClaimMismatch::Different(claim)),
+        Some(fields),
+    ) = (&stopped.refusal, after.as_object_mut())
     {
         fields.insert("claim".into(), json!(claim));
     }

@@ -107,9 +107,7 @@ impl Refusal {
             Refusal::MissingClaim => {
                 "the subject token lacks a required claim (exp, iat, iss, aud, sub)".into()
             }
-            Refusal::NoJti => {
-                "the subject token has no jti; replay protection needs one".into()
-            }
+            Refusal::NoJti => "the subject token has no jti; replay protection needs one".into(),
             Refusal::Claim(mismatch) => mismatch.to_string(),
             Refusal::Scope => "scope asks for more than the policy grants".into(),
             Refusal::Replayed => "the subject token was already exchanged".into(),

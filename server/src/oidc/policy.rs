@@ -193,9 +193,7 @@ fn parse_issuer(raw: &str) -> Result<String, String> {
     }
     let rest = raw.strip_prefix("https://").ok_or(RULE)?;
     let host = rest.split('/').next().unwrap_or_default();
-    if host.is_empty()
-        || rest.contains(['?', '#', ' ', '@'])
-        || rest.chars().any(char::is_control)
+    if host.is_empty() || rest.contains(['?', '#', ' ', '@']) || rest.chars().any(char::is_control)
     {
         return Err(RULE.into());
     }

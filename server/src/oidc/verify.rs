@@ -102,12 +102,18 @@ pub async fn verify(
             _ => Refusal::Malformed,
         })?
         .claims;
-    let iat = claims.get("iat").and_then(Value::as_i64).ok_or(Refusal::MissingClaim)?;
+    let iat = claims
+        .get("iat")
+        .and_then(Value::as_i64)
+        .ok_or(Refusal::MissingClaim)?;
     let leeway = i64::try_from(LEEWAY_SECS).unwrap_or(0);
     if iat > now_secs + leeway {
         return Err(Refusal::NotYetValid);
     }
-    let exp = claims.get("exp").and_then(Value::as_i64).ok_or(Refusal::MissingClaim)?;
+    let exp = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .ok_or(Refusal::MissingClaim)?;
     let subject = claims
         .get("sub")
         .and_then(Value::as_str)

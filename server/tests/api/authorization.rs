@@ -96,6 +96,12 @@ const ROWS: &[(&str, &str, Needs)] = &[
     ("GET", "/v1/tokens/{id}", Scope("admin")),
     ("DELETE", "/v1/tokens/{id}", Scope("admin")),
     ("GET", "/v1/audit", Scope("admin")),
+    ("POST", "/v1/auth/token-exchange", Nothing),
+    ("GET", "/v1/projects/{project}/oidc-policies", Scope("admin")),
+    ("POST", "/v1/projects/{project}/oidc-policies", Scope("admin")),
+    ("GET", "/v1/projects/{project}/oidc-policies/{policy}", Scope("admin")),
+    ("PUT", "/v1/projects/{project}/oidc-policies/{policy}", Scope("admin")),
+    ("DELETE", "/v1/projects/{project}/oidc-policies/{policy}", Scope("admin")),
 ];
 
 const SCOPES: [&str; 7] = [

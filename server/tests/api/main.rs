@@ -29,6 +29,7 @@ mod local_files;
 mod log_hygiene;
 mod observability;
 mod oidc;
+mod oidc_ci;
 mod outage;
 mod own_postgres;
 mod projects;

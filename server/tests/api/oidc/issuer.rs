@@ -135,8 +135,13 @@ impl SigningKey {
         let signature = match &self.key {
             Key::Rsa(pair) => {
                 let mut out = vec![0; pair.public_modulus_len()];
-                pair.sign(&signature::RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut out)
-                    .unwrap();
+                pair.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &rng,
+                    input.as_bytes(),
+                    &mut out,
+                )
+                .unwrap();
                 out
             }
             Key::Ec(pair) => pair.sign(&rng, input.as_bytes()).unwrap().as_ref().to_vec(),
@@ -190,7 +195,10 @@ impl TestIssuer {
         let https = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("https://{}", https.local_addr().unwrap());
         let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let actions_url = format!("http://{}/actions-token?api-version=2.0", http.local_addr().unwrap());
+        let actions_url = format!(
+            "http://{}/actions-token?api-version=2.0",
+            http.local_addr().unwrap()
+        );
         let actions_request_token = format!("actions-{}", uuid::Uuid::new_v4().simple());
 
         let mut tasks = Vec::new();
@@ -198,7 +206,9 @@ impl TestIssuer {
             let (state, url) = (state.clone(), url.clone());
             tasks.push(tokio::spawn(async move {
                 loop {
-                    let Ok((stream, _)) = https.accept().await else { continue };
+                    let Ok((stream, _)) = https.accept().await else {
+                        continue;
+                    };
                     let (acceptor, state, url) = (acceptor.clone(), state.clone(), url.clone());
                     tokio::spawn(async move {
                         if let Ok(tls) = acceptor.accept(stream).await {
@@ -212,7 +222,9 @@ impl TestIssuer {
             let (state, expected) = (state.clone(), actions_request_token.clone());
             tasks.push(tokio::spawn(async move {
                 loop {
-                    let Ok((stream, _)) = http.accept().await else { continue };
+                    let Ok((stream, _)) = http.accept().await else {
+                        continue;
+                    };
                     let (state, expected) = (state.clone(), expected.clone());
                     tokio::spawn(async move {
                         serve(stream, |path, authorization| {
@@ -280,21 +292,30 @@ impl TestIssuer {
     pub fn sign(&self, claims: &Value) -> String {
         let state = self.state.lock().unwrap();
         let key = state.keys.last().unwrap();
-        key.sign(&json!({ "alg": key.alg(), "typ": "JWT", "kid": key.kid }), claims)
+        key.sign(
+            &json!({ "alg": key.alg(), "typ": "JWT", "kid": key.kid }),
+            claims,
+        )
     }
 
     /// Signs `claims` with the key `kid` (published or not).
     pub fn sign_with(&self, kid: &str, claims: &Value) -> String {
         let state = self.state.lock().unwrap();
         let key = state.keys.iter().find(|k| k.kid == kid).unwrap();
-        key.sign(&json!({ "alg": key.alg(), "typ": "JWT", "kid": key.kid }), claims)
+        key.sign(
+            &json!({ "alg": key.alg(), "typ": "JWT", "kid": key.kid }),
+            claims,
+        )
     }
 
     /// Signs with the newest key but names `kid` in the header.
     pub fn sign_claiming_kid(&self, kid: &str, claims: &Value) -> String {
         let state = self.state.lock().unwrap();
         let key = state.keys.last().unwrap();
-        key.sign(&json!({ "alg": key.alg(), "typ": "JWT", "kid": kid }), claims)
+        key.sign(
+            &json!({ "alg": key.alg(), "typ": "JWT", "kid": kid }),
+            claims,
+        )
     }
 
     /// `alg: none`, no signature.
@@ -302,7 +323,9 @@ impl TestIssuer {
         let kid = self.state.lock().unwrap().keys.last().unwrap().kid.clone();
         format!(
             "{}.{}.",
-            b64(json!({ "alg": "none", "typ": "JWT", "kid": kid }).to_string().as_bytes()),
+            b64(json!({ "alg": "none", "typ": "JWT", "kid": kid })
+                .to_string()
+                .as_bytes()),
             b64(claims.to_string().as_bytes())
         )
     }
@@ -313,7 +336,9 @@ impl TestIssuer {
         let key = state.keys.last().unwrap();
         let input = format!(
             "{}.{}",
-            b64(json!({ "alg": "HS256", "typ": "JWT", "kid": key.kid }).to_string().as_bytes()),
+            b64(json!({ "alg": "HS256", "typ": "JWT", "kid": key.kid })
+                .to_string()
+                .as_bytes()),
             b64(claims.to_string().as_bytes())
         );
         let hmac_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key.public_der());
@@ -383,14 +408,11 @@ fn actions_answer(
     if authorization != Some(&format!("Bearer {expected}")) {
         return (401, json!({ "message": "bad request token" }));
     }
-    let Some(audience) = path
-        .split_once('?')
-        .and_then(|(_, query)| {
-            query
-                .split('&')
-                .find_map(|pair| pair.strip_prefix("audience="))
-        })
-    else {
+    let Some(audience) = path.split_once('?').and_then(|(_, query)| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("audience="))
+    }) else {
         return (400, json!({ "message": "no audience" }));
     };
     let audience = urlencoding_decode(audience);
@@ -398,7 +420,10 @@ fn actions_answer(
     let mut claims = state.actions_claims.clone();
     claims["aud"] = json!(audience);
     let key = state.keys.last().unwrap();
-    let token = key.sign(&json!({ "alg": key.alg(), "typ": "JWT", "kid": key.kid }), &claims);
+    let token = key.sign(
+        &json!({ "alg": key.alg(), "typ": "JWT", "kid": key.kid }),
+        &claims,
+    );
     (200, json!({ "count": 1, "value": token }))
 }
 
