@@ -17,15 +17,9 @@ use crate::profiles::{Connection, Target};
 pub struct OidcPoliciesArgs {
     #[command(flatten)]
     connection: Connection,
-    /// Project (default: the profile's).
-    #[arg(
-        long,
-        short = 'p',
-        env = "SWITCHBOARD_PROJECT",
-        global = true,
-        value_name = "PROJECT"
-    )]
-    project: Option<String>,
+    /// The project (policies belong to a project, not to an environment).
+    #[command(flatten)]
+    target: Target,
     #[command(flatten)]
     output: OutputArgs,
     #[command(subcommand)]
@@ -70,11 +64,7 @@ fn read_policy(file: &str) -> Result<Value> {
 }
 
 pub async fn execute(args: OidcPoliciesArgs) -> Result<()> {
-    let target = Target {
-        project: args.project,
-        environment: None,
-    };
-    let session = args.connection.connect(Some(&target)).await?;
+    let session = args.connection.connect(Some(&args.target)).await?;
     let client = &session.client;
     let out = args.output.out();
     let project = session.project()?;

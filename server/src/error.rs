@@ -97,6 +97,18 @@ impl ApiError {
         }
     }
 
+    /// Every problem of a request's content at once; the detail lists them.
+    pub fn unprocessable(errors: Vec<FieldError>) -> Self {
+        Self::Unprocessable {
+            detail: errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+            errors,
+        }
+    }
+
     pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> Self {
         let error = FieldError::new(field, message);
         Self::BadRequest {

@@ -70,14 +70,7 @@ async fn check_grant(
     if errors.is_empty() {
         return Ok(());
     }
-    Err(ApiError::Unprocessable {
-        detail: errors
-            .iter()
-            .map(|e| format!("{}: {}", e.field, e.message))
-            .collect::<Vec<_>>()
-            .join("; "),
-        errors,
-    })
+    Err(ApiError::unprocessable(errors))
 }
 
 fn policy_not_found(error: StoreError, project: &str, name: &str) -> ApiError {

@@ -85,13 +85,14 @@ pub async fn exchange(
 }
 
 enum Attempt {
-    Stopped(Stopped),
+    /// Boxed: it carries the policy and the identity, and travels through every `?`.
+    Stopped(Box<Stopped>),
     Store(StoreError),
 }
 
 impl From<Refusal> for Attempt {
     fn from(refusal: Refusal) -> Self {
-        Attempt::Stopped(refusal.into())
+        Attempt::Stopped(Box::new(refusal.into()))
     }
 }
 
@@ -112,11 +113,11 @@ async fn attempt(
         Err(other) => return Err(Attempt::Store(other)),
     };
     let stop = |refusal: Refusal, identity: Option<Federation>| {
-        Attempt::Stopped(Stopped {
+        Attempt::Stopped(Box::new(Stopped {
             refusal,
             policy: Some(policy.clone()),
             identity,
-        })
+        }))
     };
     let now = now_micros();
     let token = verify::verify(

@@ -31,8 +31,15 @@ pub struct PolicyBody {
     pub bound_claims: BTreeMap<String, String>,
     pub scopes: Vec<String>,
     pub environments: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
     pub ttl_seconds: Option<u64>,
+}
+
+/// JSON Schema's reading, as the spec says: `900.0` is a whole number, `null` is refused.
+fn optional_whole_number<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    switchboard_core::model::wire::whole_number(deserializer).map(Some)
 }
 
 /// What a valid policy says.
@@ -172,14 +179,7 @@ impl PolicyBody {
                     ttl_secs,
                 },
             )),
-            _ => Err(ApiError::Unprocessable {
-                detail: errors
-                    .iter()
-                    .map(|e| format!("{}: {}", e.field, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                errors,
-            }),
+            _ => Err(ApiError::unprocessable(errors)),
         }
     }
 }

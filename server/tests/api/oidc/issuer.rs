@@ -419,6 +419,8 @@ fn actions_answer(
     let state = state.lock().unwrap();
     let mut claims = state.actions_claims.clone();
     claims["aud"] = json!(audience);
+    // Each request is a new token, as GitHub's are.
+    claims["jti"] = json!(uuid::Uuid::new_v4().to_string());
     let key = state.keys.last().unwrap();
     let token = key.sign(
         &json!({ "alg": key.alg(), "typ": "JWT", "kid": key.kid }),
