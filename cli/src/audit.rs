@@ -35,7 +35,7 @@ pub struct AuditArgs {
 }
 
 pub async fn execute(args: AuditArgs) -> Result<()> {
-    let session = args.connection.connect(None)?;
+    let session = args.connection.connect(None).await?;
     let client = &session.client;
     let mut url = client.url(&["v1", "audit"]);
     {

@@ -56,6 +56,12 @@ impl Client {
         })
     }
 
+    /// The bearer token this client sends (`switchboard login --oidc` prints it).
+    pub fn bearer_token(&self) -> Zeroizing<String> {
+        let header = self.authorization.to_str().unwrap_or_default();
+        Zeroizing::new(header.strip_prefix("Bearer ").unwrap_or(header).to_owned())
+    }
+
     /// The URL of `segments` under the base, each segment percent-encoded.
     pub fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
@@ -191,7 +197,8 @@ impl Client {
     }
 }
 
-async fn failure(response: Response) -> Error {
+/// The error an answer outside 2xx stands for, with the server's problem document.
+pub(crate) async fn failure(response: Response) -> Error {
     let status = response.status();
     let is_json = response
         .headers()

@@ -80,7 +80,7 @@ enum ConfigCommand {
 }
 
 pub async fn execute(args: ConfigArgs) -> Result<()> {
-    let session = args.connection.connect(Some(&args.target))?;
+    let session = args.connection.connect(Some(&args.target)).await?;
     let out = args.output.out();
     let (project, env) = session.project_env()?;
     let client = &session.client;

@@ -142,7 +142,7 @@ fn parse_percentage(text: &str) -> std::result::Result<f64, String> {
 }
 
 pub async fn execute(args: FlagsArgs) -> Result<()> {
-    let session = args.connection.connect(Some(&args.target))?;
+    let session = args.connection.connect(Some(&args.target)).await?;
     let out = args.output.out();
     let client = &session.client;
     let project = session.project()?;

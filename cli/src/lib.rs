@@ -26,6 +26,8 @@
 //!   resource, each with its clap definitions next to what they do.
 //! - [`plans`]: `flags plan …` (release plans) and `flags schedule …` (scheduled changes).
 //! - [`prompt`]: reading a secret from the terminal without echo.
+//! - [`oidc`]: keyless pipelines: the CI job's OIDC identity token exchanged for a short-lived
+//!   token (`--oidc-policy`), and `login --oidc`.
 
 pub mod api;
 pub mod audit;
@@ -36,6 +38,8 @@ pub mod envfile;
 pub mod error;
 pub mod export;
 pub mod flags;
+pub mod oidc;
+pub mod oidc_policies;
 pub mod output;
 pub mod plans;
 pub mod profiles;
@@ -75,6 +79,10 @@ pub enum RemoteCommand {
     Environments(projects::EnvironmentsArgs),
     /// Profiles of the CLI config file.
     Profiles(profiles::ProfilesArgs),
+    /// In CI: exchange the job's OIDC identity token (`--oidc`) and print the token.
+    Login(oidc::LoginArgs),
+    /// Trust policies for keyless pipelines: list, get, create, replace, delete.
+    OidcPolicies(oidc_policies::OidcPoliciesArgs),
 }
 
 /// The remote commands on their own, without the server's settings.
@@ -127,6 +135,8 @@ pub async fn execute(command: RemoteCommand) -> ExitCode {
         RemoteCommand::Projects(args) => projects::execute_projects(args).await,
         RemoteCommand::Environments(args) => projects::execute_environments(args).await,
         RemoteCommand::Profiles(args) => profiles::execute(args),
+        RemoteCommand::Login(args) => oidc::login(args).await,
+        RemoteCommand::OidcPolicies(args) => oidc_policies::execute(args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -50,6 +50,24 @@ pub struct Connection {
     /// Profile of the CLI config file (default: its `default_profile`).
     #[arg(long, env = "SWITCHBOARD_PROFILE", global = true, value_name = "NAME")]
     pub profile: Option<String>,
+    /// In CI: exchange the job's OIDC identity token for a short-lived token of this trust
+    /// policy (`project/name`) instead of using a stored token (see `switchboard login`).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_OIDC_POLICY",
+        global = true,
+        value_name = "PROJECT/NAME"
+    )]
+    pub oidc_policy: Option<String>,
+    /// Audience asked of GitHub Actions for the identity token (default: the server URL); one
+    /// of the policy's `audiences`. GitLab's is set in the job's `id_tokens:` block.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_OIDC_AUDIENCE",
+        global = true,
+        value_name = "AUDIENCE"
+    )]
+    pub oidc_audience: Option<String>,
 }
 
 impl fmt::Debug for Connection {
@@ -59,6 +77,7 @@ impl fmt::Debug for Connection {
             .field("url", &self.url)
             .field("token", &self.token.as_ref().map(|_| "***"))
             .field("profile", &self.profile)
+            .field("oidc_policy", &self.oidc_policy)
             .finish()
     }
 }
@@ -124,7 +143,7 @@ impl Session {
 
 impl Connection {
     /// Resolves flags, environment and profile into a client (and the target, when given).
-    pub fn connect(&self, target: Option<&Target>) -> Result<Session> {
+    pub async fn connect(&self, target: Option<&Target>) -> Result<Session> {
         let file = ConfigFile::load()?;
         let profile = file.select(self.profile.as_deref())?;
         let url = self
@@ -136,9 +155,18 @@ impl Connection {
                     "no server URL: pass --url, set SWITCHBOARD_URL, or add a profile to the CLI config file",
                 )
             })?;
-        let token = match &self.token {
-            Some(token) => Zeroizing::new(token.clone()),
-            None => match profile {
+        let url = parse_url(&url)?;
+        let token = match (&self.token, &self.oidc_policy) {
+            (Some(_), Some(_)) => {
+                return Err(Error::usage(
+                    "--token (SWITCHBOARD_TOKEN) and --oidc-policy (SWITCHBOARD_OIDC_POLICY) exclude each other: pick one",
+                ));
+            }
+            (None, Some(policy)) => {
+                crate::oidc::token_for(&url, policy, self.oidc_audience.as_deref()).await?
+            }
+            (Some(token), None) => Zeroizing::new(token.clone()),
+            (None, None) => match profile {
                 Some((name, p)) => p.token(name, &file.path)?,
                 None => None,
             }
@@ -151,7 +179,7 @@ impl Connection {
                 .or_else(|| profile.and_then(|(_, p)| from_profile(p).clone()))
         };
         Ok(Session {
-            client: Client::new(parse_url(&url)?, token)?,
+            client: Client::new(url, token)?,
             project: pick(target.and_then(|t| t.project.as_ref()), |p| &p.project),
             environment: pick(target.and_then(|t| t.environment.as_ref()), |p| {
                 &p.environment

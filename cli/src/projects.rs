@@ -69,7 +69,7 @@ enum EnvironmentsCommand {
 }
 
 pub async fn execute_projects(args: ProjectsArgs) -> Result<()> {
-    let session = args.connection.connect(None)?;
+    let session = args.connection.connect(None).await?;
     let out = args.output.out();
     match args.command {
         ProjectsCommand::List => list_projects(&session.client, &out).await,
@@ -108,7 +108,7 @@ pub async fn execute_environments(args: EnvironmentsArgs) -> Result<()> {
         project: args.project,
         environment: None,
     };
-    let session = args.connection.connect(Some(&target))?;
+    let session = args.connection.connect(Some(&target)).await?;
     let client = &session.client;
     let out = args.output.out();
     let url = client.url(&["v1", "projects", session.project()?, "environments"]);

@@ -35,10 +35,14 @@ pub const MOUNT_PATH_VAR: &str = "SWITCHBOARD_SECRETS_FILE";
 /// Variables that carry or select the CLI's credentials: removed from the child's environment
 /// unless `--pass-token`. (A secret of the same name exported by the server is set anyway: that
 /// one is meant for the child.)
-pub const CREDENTIAL_VARS: [&str; 3] = [
+pub const CREDENTIAL_VARS: [&str; 5] = [
     "SWITCHBOARD_TOKEN",
     "SWITCHBOARD_PROFILE",
     "SWITCHBOARD_CLI_CONFIG",
+    // Keyless pipelines: the policy to exchange for, and GitLab's identity token. (GitHub's
+    // ACTIONS_ID_TOKEN_REQUEST_* belong to the job, not to the CLI: they stay.)
+    "SWITCHBOARD_OIDC_POLICY",
+    "SWITCHBOARD_ID_TOKEN",
 ];
 
 #[derive(Debug, Args)]
@@ -112,7 +116,7 @@ struct Prepared {
 }
 
 async fn prepare(args: &RunArgs) -> Result<Prepared> {
-    let session = args.connection.connect(Some(&args.target))?;
+    let session = args.connection.connect(Some(&args.target)).await?;
     let (project, env) = session.project_env()?;
     let export = |format: &str| {
         let mut url = session.client.env_url(project, env, &["secrets", "export"]);

@@ -85,7 +85,7 @@ struct SetArgs {
 }
 
 pub async fn execute(args: SecretsArgs) -> Result<()> {
-    let session = args.connection.connect(Some(&args.target))?;
+    let session = args.connection.connect(Some(&args.target)).await?;
     let out = args.output.out();
     let (project, env) = session.project_env()?;
     let client = &session.client;

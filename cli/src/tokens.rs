@@ -81,7 +81,7 @@ fn parse_ttl(text: &str) -> std::result::Result<u64, String> {
 }
 
 pub async fn execute(args: TokensArgs) -> Result<()> {
-    let session = args.connection.connect(None)?;
+    let session = args.connection.connect(None).await?;
     let client = &session.client;
     let out = args.output.out();
     match args.command {

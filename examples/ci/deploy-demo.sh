@@ -2,8 +2,10 @@
 # Plays a whole deploy job against a local server, as the CI examples next to this file do
 # against a real one:
 #
-#   start a server → create project, environment, secrets, config and a flag → issue a
-#   short-lived CI token → `switchboard run -- ./examples/ci/deploy.sh` → flip the flag → stop.
+#   start a stand-in OIDC issuer and a server that trusts it → create project, environment,
+#   secrets, config and a flag → issue a short-lived CI token → `switchboard run --
+#   ./examples/ci/deploy.sh` → the same keylessly: the trust policy of github-policy.json, the
+#   job's OIDC token exchanged by the CLI itself → flip the flag → stop.
 #
 # Every step checks its outcome; any failure exits non-zero, and the server and the temporary
 # data directory are cleaned up whatever happens. CI runs it after the tests (.ci/run).
@@ -21,8 +23,10 @@ fail() { printf '\ndeploy-demo: FAILED: %s\n' "$*" >&2; exit 1; }
 
 work=$(mktemp -d)
 server_pid=""
+issuer_pid=""
 cleanup() {
   local status=$?
+  if [ -n "$issuer_pid" ]; then kill "$issuer_pid" 2>/dev/null || true; fi
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     kill -TERM "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
@@ -44,8 +48,22 @@ if [ ! -x "$bin" ]; then
 fi
 [ -x "$bin" ] || fail "no binary at $bin (set SWITCHBOARD_BIN)"
 
-step "starting a server on a free port (data in a temporary directory)"
-SWITCHBOARD_DATA_DIR="$work/data" SWITCHBOARD_LOG_FORMAT=json \
+step "starting a stand-in for GitHub's OIDC issuer (HTTPS with a CA of its own; python3, openssl)"
+python3 examples/ci/test-issuer.py "$work" 2>"$work/issuer.log" &
+issuer_pid=$!
+deadline=$((SECONDS + 60))
+until [ -s "$work/issuer.env" ]; do
+  kill -0 "$issuer_pid" 2>/dev/null || { cat "$work/issuer.log" >&2; fail "the issuer exited"; }
+  [ "$SECONDS" -lt "$deadline" ] || fail "the issuer did not start within 60 s"
+  sleep 0.1
+done
+# ISSUER_URL, ISSUER_CA and what a GitHub job finds in its environment:
+# ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN (not exported here).
+. "$work/issuer.env"
+echo "issuer at $ISSUER_URL"
+
+step "starting a server on a free port (data in a temporary directory), trusting the issuer's CA"
+SWITCHBOARD_DATA_DIR="$work/data" SWITCHBOARD_LOG_FORMAT=json SWITCHBOARD_OIDC_CA_FILE="$ISSUER_CA" \
   "$bin" serve --listen 127.0.0.1:0 2>"$work/server.log" &
 server_pid=$!
 port=""
@@ -99,6 +117,25 @@ SWITCHBOARD_TOKEN="$CI_TOKEN" "$bin" run --mount "$work/deploy.env" -- \
   sh -c 'grep -qx "THEME='\''dark'\''" "$SWITCHBOARD_SECRETS_FILE" && [ "$(stat -c %a "$SWITCHBOARD_SECRETS_FILE")" = 600 ]' \
   || fail "the --mount file was wrong"
 [ ! -e "$work/deploy.env" ] || fail "the --mount file outlived the command"
+
+step "keyless: the trust policy of examples/ci/github-policy.json, for this issuer"
+sed "s|https://token.actions.githubusercontent.com|$ISSUER_URL|" examples/ci/github-policy.json \
+  | admin oidc-policies create - || fail "the example policy was refused"
+
+step "the keyless deploy job: no stored token, the CLI exchanges the job's OIDC token itself"
+ACTIONS_ID_TOKEN_REQUEST_URL="$ACTIONS_ID_TOKEN_REQUEST_URL" \
+  ACTIONS_ID_TOKEN_REQUEST_TOKEN="$ACTIONS_ID_TOKEN_REQUEST_TOKEN" \
+  SWITCHBOARD_OIDC_POLICY=store/github-deploy SWITCHBOARD_OIDC_AUDIENCE=https://switchboard.example.com \
+  "$bin" run -- ./examples/ci/deploy.sh || fail "the keyless deploy step failed"
+admin audit --project store --action token.exchange --output json | grep -q '"outcome": "issued"' \
+  || fail "the exchange is not in the audit trail"
+# A job of another repository gets nothing: its token is refused (exit 4).
+status=0
+ACTIONS_ID_TOKEN_REQUEST_URL="$ACTIONS_ID_TOKEN_REQUEST_URL" \
+  ACTIONS_ID_TOKEN_REQUEST_TOKEN="$ACTIONS_ID_TOKEN_REQUEST_TOKEN" \
+  SWITCHBOARD_OIDC_POLICY=store/github-deploy SWITCHBOARD_OIDC_AUDIENCE=https://elsewhere.example.com \
+  "$bin" run -- true 2>/dev/null || status=$?
+[ "$status" -eq 4 ] || fail "a token for another audience was accepted (exit $status, expected 4)"
 
 step "the deploy token may not flip flags (exit 3 = auth)"
 status=0

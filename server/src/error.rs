@@ -80,6 +80,13 @@ pub enum ApiError {
     /// The caller's token went past its rate limit; `Retry-After` says when to come back.
     #[error("rate limit exceeded; retry after {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
+    /// A refused OAuth request (the token exchange): RFC 6749 §5.2's `error` code and
+    /// `error_description`, carried as extension members of the problem.
+    #[error("{description}")]
+    OAuth {
+        error: &'static str,
+        description: String,
+    },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -103,6 +110,18 @@ impl ApiError {
                 .into_iter()
                 .map(|e| FieldError::new(e.field, e.message))
                 .collect(),
+        }
+    }
+
+    /// Every problem of a request's content at once; the detail lists them.
+    pub fn unprocessable(errors: Vec<FieldError>) -> Self {
+        Self::Unprocessable {
+            detail: errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+            errors,
         }
     }
 
@@ -144,6 +163,7 @@ impl ApiError {
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Overloaded(_) => "overloaded",
             ApiError::TooManyRequests { .. } => "rate-limited",
+            ApiError::OAuth { .. } => "oauth",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -214,6 +234,11 @@ struct Problem<'a> {
     detail: String,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     errors: &'a [FieldError],
+    /// OAuth refusals only (RFC 6749 §5.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_description: Option<&'a str>,
 }
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -238,6 +263,11 @@ impl ResponseError for ApiError {
             ApiError::Undecryptable(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::OAuth {
+                error: "temporarily_unavailable",
+                ..
+            } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::OAuth { .. } => StatusCode::BAD_REQUEST,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -251,6 +281,14 @@ impl ResponseError for ApiError {
             status: status.as_u16(),
             detail,
             errors: self.errors(),
+            error: match self {
+                ApiError::OAuth { error, .. } => Some(*error),
+                _ => None,
+            },
+            error_description: match self {
+                ApiError::OAuth { description, .. } => Some(description.as_str()),
+                _ => None,
+            },
         };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
@@ -258,7 +296,11 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"switchboard\""));
             }
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_)
+            | ApiError::OAuth {
+                error: "temporarily_unavailable",
+                ..
+            } => {
                 response.insert_header((header::RETRY_AFTER, "2"));
             }
             ApiError::Overloaded(_) => {

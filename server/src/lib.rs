@@ -42,6 +42,8 @@
 //!   a dependency that is down reported without taking the instance out of service.
 //! - [`starting`]: start-up while the database is unreachable: retries with backoff while a
 //!   placeholder answers probes (`/healthz` 200, `/readyz` 503).
+//! - [`oidc`]: keyless pipelines: trust policies and RFC 8693 token exchange of CI jobs' OIDC
+//!   identity tokens (issuers' keys fetched over HTTPS and cached).
 //! - [`open_files`]: the open-files limit `serve` raises at start (connections and streams).
 
 pub mod api;
@@ -55,6 +57,7 @@ pub mod error;
 pub mod export;
 pub mod keys;
 pub mod local_files;
+pub mod oidc;
 pub mod open_files;
 pub mod rate_limit;
 pub mod readiness;

@@ -221,6 +221,27 @@ pub struct Settings {
     #[arg(long, env = "SWITCHBOARD_CONSOLE_SESSION_SECS", default_value_t = 28_800, global = true,
           value_parser = clap::value_parser!(u64).range(60..=604_800))]
     pub console_session_secs: u64,
+    /// PEM file of CA certificates trusted (besides the system's) when fetching OIDC issuers'
+    /// discovery documents and keys, e.g. a self-hosted GitLab's private CA.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_OIDC_CA_FILE",
+        global = true,
+        value_name = "PATH"
+    )]
+    pub oidc_ca_file: Option<PathBuf>,
+
+    /// Seconds an OIDC issuer's fetched key set is used without asking the issuer again; also
+    /// how long cached keys keep verifying while the issuer is down.
+    #[arg(long, env = "SWITCHBOARD_OIDC_JWKS_MAX_AGE_SECS", default_value_t = 3600, global = true,
+          value_parser = clap::value_parser!(u64).range(60..=604_800))]
+    pub oidc_jwks_max_age_secs: u64,
+
+    /// Least seconds between two fetches of one issuer's keys (an unknown key id triggers a
+    /// fetch; this bounds how often forged ids can make the server call the issuer).
+    #[arg(long, env = "SWITCHBOARD_OIDC_JWKS_REFRESH_SECS", default_value_t = 10, global = true,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub oidc_jwks_refresh_secs: u64,
 }
 
 /// How log lines are written.
@@ -283,6 +304,9 @@ impl Settings {
             guard_timeout_ms: 5_000,
             prometheus_url: None,
             guard_http_allowed_prefixes: Vec::new(),
+            oidc_ca_file: None,
+            oidc_jwks_max_age_secs: 3600,
+            oidc_jwks_refresh_secs: 10,
         }
     }
 

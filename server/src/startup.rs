@@ -118,6 +118,7 @@ impl Application {
     /// `SWITCHBOARD_START_TIMEOUT_SECS` while the socket answers probes (see `starting`).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let keyring = Core::keyring(&settings)?;
+        let issuer_keys = Arc::new(issuer_keys(&settings)?);
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("SWITCHBOARD_LISTEN: cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();
@@ -177,6 +178,7 @@ impl Application {
             snapshots,
             stream_slots: Arc::new(tokio::sync::Semaphore::new(settings.max_streams as usize)),
             monitoring: monitoring.clone(),
+            issuer_keys,
         });
         // Release plans and scheduled changes: on the lease holder only (see `delivery`).
         background.spawn(crate::delivery::scheduler::run(
@@ -266,4 +268,24 @@ impl Application {
         self.state.store.close().await;
         result
     }
+}
+
+/// The OIDC issuers' key cache, trusting `SWITCHBOARD_OIDC_CA_FILE` too when it is set; a file
+/// that cannot be read or holds no certificate stops the start (a typo would otherwise show up
+/// as refused exchanges only).
+fn issuer_keys(settings: &Settings) -> anyhow::Result<crate::oidc::keys::IssuerKeys> {
+    let pem = settings
+        .oidc_ca_file
+        .as_ref()
+        .map(|path| {
+            std::fs::read(path).with_context(|| {
+                format!("SWITCHBOARD_OIDC_CA_FILE: cannot read {}", path.display())
+            })
+        })
+        .transpose()?;
+    crate::oidc::keys::IssuerKeys::new(
+        pem.as_deref(),
+        Duration::from_secs(settings.oidc_jwks_max_age_secs),
+        Duration::from_secs(settings.oidc_jwks_refresh_secs),
+    )
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::auth::TokenService;
 use crate::changes::{Changed, Committed};
 use crate::keys::Keyring;
+use crate::oidc::keys::IssuerKeys;
 use crate::readiness::Readiness;
 use crate::redis_connection::Redis;
 use crate::settings::Settings;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub stream_slots: Arc<tokio::sync::Semaphore>,
     /// Where release plans' guards look (Prometheus, allowed HTTP checks) and how long they wait.
     pub monitoring: crate::delivery::guards::Monitoring,
+    /// OIDC issuers' signing keys, cached for token exchanges (`oidc::keys`).
+    pub issuer_keys: Arc<IssuerKeys>,
 }
 
 impl AppState {

@@ -13,6 +13,7 @@ pub(crate) mod flag_states;
 pub(crate) mod flags;
 pub mod idempotency;
 mod ofrep;
+mod oidc_policies;
 pub(crate) mod path;
 mod projects;
 pub(crate) mod reach;
@@ -24,6 +25,7 @@ mod segments;
 mod serde_errors;
 pub(crate) mod stream;
 mod system;
+mod token_exchange;
 pub(crate) mod tokens;
 
 pub use extract::{Page, PageQuery, ValidJson, ValidQuery, cursor, parse_json};
@@ -201,6 +203,8 @@ pub fn routes() -> Routes {
     flag_states::routes(&mut routes);
     segments::routes(&mut routes);
     tokens::routes(&mut routes);
+    token_exchange::routes(&mut routes);
+    oidc_policies::routes(&mut routes);
     audit::routes(&mut routes);
     release_plans::routes(&mut routes);
     scheduled_changes::routes(&mut routes);

@@ -146,6 +146,10 @@ path_param!(
     /// `{name}` of a secret (the config-key grammar); a `PUT` may create it.
     SecretName(ConfigKey), "name", CONFIG_KEY_SHAPE, lookup_only: false, |raw| ConfigKey::parse(raw).ok()
 );
+path_param!(
+    /// `{policy}`: an OIDC trust policy's name.
+    PolicyName(Slug), "policy", SLUG_SHAPE, lookup_only: true, |raw| Slug::parse(raw).ok()
+);
 
 #[cfg(test)]
 mod tests {

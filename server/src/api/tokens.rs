@@ -122,14 +122,7 @@ impl IssueBody {
                 ttl_secs,
                 not_after: None,
             }),
-            _ => Err(ApiError::Unprocessable {
-                detail: errors
-                    .iter()
-                    .map(|e| format!("{}: {}", e.field, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                errors,
-            }),
+            _ => Err(ApiError::unprocessable(errors)),
         }
     }
 }
@@ -156,14 +149,7 @@ async fn refuse_unknown_names(state: &AppState, request: &TokenRequest) -> Resul
     if errors.is_empty() {
         return Ok(());
     }
-    Err(ApiError::Unprocessable {
-        detail: errors
-            .iter()
-            .map(|e| format!("{}: {}", e.field, e.message))
-            .collect::<Vec<_>>()
-            .join("; "),
-        errors,
-    })
+    Err(ApiError::unprocessable(errors))
 }
 
 /// An issuer may only hand out what it holds itself, and only manage tokens within its reach.

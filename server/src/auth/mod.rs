@@ -25,7 +25,7 @@
 mod extract;
 mod verified;
 
-pub use extract::{Authorized, scope};
+pub use extract::{Authorized, client_ip, scope};
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -38,7 +38,7 @@ use crate::domain::{Access, Scope, ScopeSet};
 use crate::shutdown::Shutdown;
 use crate::store::audit::Actor;
 use crate::store::signing_keys::SigningKey;
-use crate::store::tokens::{self, TokenRecord};
+use crate::store::tokens::{self, Federation, TokenRecord};
 use crate::store::{Store, StoreError, now_micros};
 use verified::VerifiedCache;
 
@@ -190,6 +190,22 @@ impl TokenService {
         Ok(issued)
     }
 
+    /// Issues a token inside the caller's transaction (which also records what led to it, e.g.
+    /// a token exchange and its replay marker); `federation` names the trust policy and the
+    /// identity it was issued to. The caller commits.
+    pub async fn issue_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        actor: &Actor,
+        request: TokenRequest,
+        federation: Option<Federation>,
+    ) -> Result<(TokenRecord, String), StoreError> {
+        let (mut record, jwt) = self.sign(actor, request)?;
+        record.federation = federation;
+        tokens::insert(conn, actor, &record).await?;
+        Ok((record, jwt))
+    }
+
     /// Issues the first admin token if this store never had one; `None` when it had.
     pub async fn issue_initial_admin(&self) -> Result<Option<String>, StoreError> {
         let mut tx = self.store.begin_write().await?;
@@ -229,6 +245,7 @@ impl TokenService {
                 .map_or(expires_at, |limit| expires_at.min(limit)),
             revoked_at: None,
             created_by: actor.token_id.clone(),
+            federation: None,
         };
         let claims = Claims {
             jti: record.id.clone(),

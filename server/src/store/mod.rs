@@ -20,6 +20,7 @@ pub mod key_rotation;
 pub mod kill_switch;
 pub mod leases;
 mod lookup;
+pub mod oidc;
 pub mod projects;
 pub mod promotion;
 pub mod release_plans;

@@ -1,7 +1,7 @@
 //! Token records. The JWT itself is never stored: only its id (the `jti`), what it may do, and
 //! whether it was revoked.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -21,6 +21,24 @@ pub struct TokenRecord {
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
     pub created_by: Option<String>,
+    /// For a token issued by an OIDC token exchange: the policy and who it was issued to.
+    pub federation: Option<Federation>,
+}
+
+/// The trust policy and federated identity (a CI job) an exchanged token was issued to, as
+/// its verified identity token said.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Federation {
+    /// `project/name` of the trust policy.
+    pub policy: String,
+    pub issuer: String,
+    pub subject: String,
+    /// GitHub's `repository`, GitLab's `project_path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// GitHub's `run_id`, GitLab's `pipeline_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 /// The public view of a token record (what list and issue responses show; never the JWT).
@@ -35,6 +53,8 @@ pub struct TokenView {
     pub expires_at: String,
     pub revoked_at: Option<String>,
     pub created_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub federation: Option<Federation>,
 }
 
 impl TokenRecord {
@@ -53,18 +73,23 @@ impl TokenRecord {
             expires_at: format_micros(self.expires_at),
             revoked_at: self.revoked_at.map(format_micros),
             created_by: self.created_by.clone(),
+            federation: self.federation.clone(),
         }
     }
 
     fn audit_view(&self) -> serde_json::Value {
-        json!({
+        let mut view = json!({
             "id": self.id,
             "name": self.name,
             "scopes": self.scopes,
             "projects": self.projects.to_names(),
             "environments": self.environments.to_names(),
             "expires_at": format_micros(self.expires_at),
-        })
+        });
+        if let (Some(federation), Some(fields)) = (&self.federation, view.as_object_mut()) {
+            fields.insert("federation".into(), json!(federation));
+        }
+        view
     }
 
     fn from_row(row: &AnyRow) -> StoreResult<Self> {
@@ -89,12 +114,16 @@ impl TokenRecord {
             expires_at: row.try_get("expires_at")?,
             revoked_at: row.try_get("revoked_at")?,
             created_by: row.try_get("created_by")?,
+            federation: row
+                .try_get::<Option<String>, _>("federation")?
+                .map(|text| serde_json::from_str(&text))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("tokens.federation: {e}"))?,
         })
     }
 }
 
-const COLUMNS: &str =
-    "id, name, scopes, projects, environments, created_at, expires_at, revoked_at, created_by";
+const COLUMNS: &str = "id, name, scopes, projects, environments, created_at, expires_at, revoked_at, created_by, federation";
 
 /// Inserts `record` and its audit event on `conn` (the caller owns the transaction).
 pub async fn insert(
@@ -119,8 +148,8 @@ pub async fn insert(
         }
     }
     sqlx::query(
-        "INSERT INTO tokens (id, name, scopes, projects, environments, created_at, expires_at, revoked_at, created_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)",
+        "INSERT INTO tokens (id, name, scopes, projects, environments, created_at, expires_at, revoked_at, created_by, federation) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $9)",
     )
     .bind(record.id.clone())
     .bind(record.name.clone())
@@ -130,6 +159,14 @@ pub async fn insert(
     .bind(record.created_at)
     .bind(record.expires_at)
     .bind(record.created_by.clone())
+    .bind(
+        record
+            .federation
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(anyhow::Error::from)?,
+    )
     .execute(&mut *conn)
     .await?;
     audit::append(

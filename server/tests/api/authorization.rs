@@ -111,6 +111,12 @@ const ROWS: &[(&str, &str, Needs)] = &[
     ("POST", "/v1/projects/{project}/environments/{env}/flags/{key}/schedules", Scope("flags:write")),
     ("GET", "/v1/projects/{project}/environments/{env}/flags/{key}/schedules/{id}", Scope("flags:read")),
     ("DELETE", "/v1/projects/{project}/environments/{env}/flags/{key}/schedules/{id}", Scope("flags:write")),
+    ("POST", "/v1/auth/token-exchange", Nothing),
+    ("GET", "/v1/projects/{project}/oidc-policies", Scope("admin")),
+    ("POST", "/v1/projects/{project}/oidc-policies", Scope("admin")),
+    ("GET", "/v1/projects/{project}/oidc-policies/{policy}", Scope("admin")),
+    ("PUT", "/v1/projects/{project}/oidc-policies/{policy}", Scope("admin")),
+    ("DELETE", "/v1/projects/{project}/oidc-policies/{policy}", Scope("admin")),
 ];
 
 const SCOPES: [&str; 8] = [

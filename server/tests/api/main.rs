@@ -34,6 +34,8 @@ mod log_hygiene;
 mod observability;
 mod ofrep;
 mod openfeature_sdks;
+mod oidc;
+mod oidc_ci;
 mod outage;
 mod own_postgres;
 mod projects;
