@@ -19,6 +19,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::api;
 use crate::auth::{Authenticator, TokenService};
+use crate::draining::Stopper;
 use crate::keys::Keyring;
 use crate::readiness::{Check, Readiness};
 use crate::redis_connection::Redis;
@@ -98,6 +99,7 @@ impl Core {
 pub struct Application {
     port: u16,
     server: Server,
+    stopper: Stopper,
     state: web::Data<AppState>,
     /// The revocation watcher, the snapshot poller and the bus listener: stopped once the HTTP
     /// server has drained, before the store closes under them.
@@ -165,6 +167,7 @@ impl Application {
         background.spawn(snapshots.clone().listen(background.shutdown()));
         background.spawn(readiness.clone().watch(background.shutdown()));
 
+        let (drain, draining) = crate::draining::drain_signal();
         let state = web::Data::new(AppState {
             settings: Arc::new(settings.clone()),
             store: core.store,
@@ -175,6 +178,7 @@ impl Application {
             keyring: core.keyring,
             snapshots,
             stream_slots: Arc::new(tokio::sync::Semaphore::new(settings.max_streams as usize)),
+            draining,
         });
         // The extractor and the middleware get what they need as app data of their own, so
         // `auth` and `telemetry` do not depend on the application state (no module cycle).
@@ -194,6 +198,7 @@ impl Application {
                 // Innermost: it records the answer as the handler wrote it.
                 .wrap(from_fn(api::idempotency::replay))
                 .wrap(from_fn(api::deadline::bound_reads))
+                .wrap(from_fn(crate::draining::close_when_draining))
                 .wrap(Compress::default())
                 .wrap(from_fn(telemetry::observe))
                 .wrap(TracingLogger::<RequestSpan>::new())
@@ -201,13 +206,18 @@ impl Application {
                 .default_service(web::to(api::unknown_route))
         })
         .listen(listener)?
-        .shutdown_timeout(settings.shutdown_timeout_secs);
+        .shutdown_timeout(settings.shutdown_timeout_secs)
+        // SIGTERM/SIGINT are ours (`run_until_stopped`): a drain that ends streams first.
+        .disable_signals();
         if settings.workers > 0 {
             server = server.workers(settings.workers);
         }
+        let server = server.run();
+        let stopper = Stopper::new(server.handle(), drain);
         Ok(Self {
             port,
-            server: server.run(),
+            server,
+            stopper,
             state,
             background,
             initial_admin_token,
@@ -232,13 +242,23 @@ impl Application {
         self.server.handle()
     }
 
+    /// Stops the server as SIGTERM does: stop accepting, streams told to reconnect elsewhere,
+    /// in-flight requests drained (see `crate::draining`).
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
+    }
+
     /// How many background tasks are still running; readable after the application is gone.
     pub fn background_tasks(&self) -> RunningTasks {
         self.background.running()
     }
 
+    /// Serves until stopped: by SIGTERM or SIGINT (a drain; a second signal stops at once) or
+    /// through [`handle`](Self::handle) or [`stopper`](Self::stopper).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let signals = tokio::spawn(crate::draining::stop_on_signals(self.stopper.clone()));
         let result = self.server.await;
+        signals.abort();
         let limit = Duration::from_secs(self.state.settings.shutdown_timeout_secs);
         self.background.stop(limit).await;
         self.state.store.close().await;

@@ -30,6 +30,9 @@ pub struct AppState {
     /// One permit per open `/v1/sdk/stream` (`max_streams`): streams hold memory and a socket
     /// for as long as the client stays, so their number is bounded per instance.
     pub stream_slots: Arc<tokio::sync::Semaphore>,
+    /// Fired when the instance starts draining (SIGTERM): open streams end with
+    /// `event: reconnect` (see `crate::draining`).
+    pub draining: crate::shutdown::Shutdown,
 }
 
 impl AppState {

@@ -11,7 +11,8 @@
 //! `Retry-After`, when longer) and meanwhile polls at the poll interval: a proxy that refuses long-lived responses degrades the client to polling
 //! rather than to staleness, and does not make `wait_ready` give up. A stream the
 //! server ends cleanly (a restart, a deploy) is reopened after the backoff's first step without
-//! reporting an error. A failed snapshot fetch also drops the stream: its first event after the
+//! reporting an error; one that ends with `event: reconnect` (an instance draining at SIGTERM)
+//! is reopened at once, which reaches another instance. A failed snapshot fetch also drops the stream: its first event after the
 //! reconnect says the revision again, so the change is not lost.
 
 use tokio::time::Instant;
@@ -55,11 +56,16 @@ impl Streamer {
         }
     }
 
-    /// Closes the stream and schedules the next attempt.
-    fn drop_stream(&mut self, error: Option<&RefreshError>) {
+    /// Closes the stream, keeping its last event id for the next connection.
+    fn close_stream(&mut self) {
         if let Some(events) = self.open.take() {
             self.last_event_id = events.last_event_id.or(self.last_event_id.take());
         }
+    }
+
+    /// Closes the stream and schedules the next attempt.
+    fn drop_stream(&mut self, error: Option<&RefreshError>) {
+        self.close_stream();
         let delay = match error {
             Some(error) if error.needs_attention() => self.backoff.slowest(),
             _ => self.backoff.next_delay(),
@@ -100,6 +106,14 @@ impl Transport for Streamer {
                         };
                         self.drop_stream(Some(&gone));
                         return Err(gone);
+                    }
+                    Ok(Some(Signal::Reconnect)) => {
+                        // The instance is draining: reconnect at once (to another instance). The
+                        // first event there is the current revision, so nothing is missed.
+                        tracing::debug!("Switchboard: the server asked for a reconnect");
+                        self.close_stream();
+                        self.reconnect_at = Instant::now();
+                        continue;
                     }
                     Ok(None) => {
                         tracing::debug!("Switchboard: the server closed the change stream");
