@@ -213,7 +213,12 @@ impl Application {
             server = server.workers(settings.workers);
         }
         let server = server.run();
-        let stopper = Stopper::new(server.handle(), drain);
+        let stopper = Stopper::new(
+            server.handle(),
+            drain,
+            state.stream_slots.clone(),
+            settings.max_streams,
+        );
         Ok(Self {
             port,
             server,

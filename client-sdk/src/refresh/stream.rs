@@ -3,7 +3,9 @@
 //! While the stream is open, each change event triggers one conditional `GET` of the snapshot
 //! (through the [`Poller`], which keeps the `ETag`), unless the client already holds that
 //! revision. Every (re)connection starts with the current revision, so whatever happened while
-//! the stream was down is caught up at once.
+//! the stream was down is caught up at once. Behind a load balancer the fetch may reach another
+//! instance than the stream, one that has not heard of the change yet: a snapshot older than
+//! the announced revision is fetched again after 25, 50, 100, … ms (six times at most).
 //!
 //! When the stream breaks, the transport reports the error; when it cannot be opened, it logs
 //! a warning (once per run of failures) and lets the poller's answer say whether the client is
@@ -40,7 +42,14 @@ pub(crate) struct Streamer {
     revision: Option<u64>,
     /// Whether the current run of failed connection attempts was logged already.
     refused_logged: bool,
+    /// A revision an event announced that the fetch did not bring yet, and how many times it
+    /// was asked again.
+    announced: Option<(u64, u32)>,
 }
+
+/// How many times a snapshot older than the announced revision is fetched again, after 25,
+/// 50, 100, … ms (1.6 s in all).
+const ANNOUNCED_RETRIES: u32 = 6;
 
 impl Streamer {
     pub(crate) fn new(events: EventsEndpoint, poller: Poller, backoff: Backoff) -> Self {
@@ -53,6 +62,7 @@ impl Streamer {
             last_event_id: None,
             revision: None,
             refused_logged: false,
+            announced: None,
         }
     }
 
@@ -88,6 +98,16 @@ impl Streamer {
 impl Transport for Streamer {
     async fn next(&mut self) -> Result<Answer, RefreshError> {
         loop {
+            // The stream and the fetch may reach different instances (behind a load balancer),
+            // and the fetch's may not hold the announced revision yet: ask again shortly.
+            if let Some((wanted, tries)) = self.announced.take()
+                && self.revision.is_none_or(|held| held < wanted)
+                && tries < ANNOUNCED_RETRIES
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(25 << tries)).await;
+                self.announced = Some((wanted, tries + 1));
+                return self.fetch().await;
+            }
             if let Some(events) = &mut self.open {
                 match events.next().await {
                     Ok(Some(Signal::Changed { revision })) => {
@@ -97,6 +117,7 @@ impl Transport for Streamer {
                         if self.revision.is_some_and(|held| held >= revision) {
                             return Ok(Answer::NotModified);
                         }
+                        self.announced = Some((revision, 0));
                         return self.fetch().await;
                     }
                     Ok(Some(Signal::Gone)) => {

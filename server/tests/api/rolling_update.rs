@@ -38,6 +38,9 @@ impl Drop for Instance {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- log of the instance on port {}:\n{}", self.port, self.log());
+        }
     }
 }
 
@@ -174,7 +177,10 @@ fn round_of(client: &Client) -> Option<i64> {
 async fn every_client_sees(clients: &[Client], round: i64) {
     let started = Instant::now();
     while !clients.iter().all(|client| round_of(client) == Some(round)) {
-        let seen: Vec<_> = clients.iter().map(round_of).collect();
+        let seen: Vec<_> = clients
+            .iter()
+            .map(|c| (round_of(c), c.status().last_error.map(|e| e.to_string())))
+            .collect();
         assert!(
             started.elapsed() < DEADLINE,
             "round {round} did not reach every client: {seen:?}"
