@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::auth::admin_request;
+use crate::healthcheck::Probe;
 use crate::keys::write_private_file;
 use crate::settings::{Settings, apply_config_file, config_path_from};
 use crate::startup::{Application, Core};
@@ -51,6 +52,16 @@ pub enum Command {
     /// (first) master key. Safe while servers run; values are never decrypted. Prints a JSON
     /// report; retire the old key from the keyring once it reports no failures.
     RotateMasterKey,
+    /// Probe the local server (at the `--listen` address; `0.0.0.0` means loopback): exit 0 if
+    /// `/healthz` answers 200, 1 otherwise. For container health checks (the image has no curl).
+    Healthcheck {
+        /// Probe `/readyz` instead: started and able to serve traffic.
+        #[arg(long)]
+        ready: bool,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=300))]
+        timeout_secs: u64,
+    },
 }
 
 /// The whole command line: the server's settings and commands, then the binary's other
@@ -118,6 +129,14 @@ where
             bootstrap_token(settings, name, ttl_secs).await
         }
         Command::RotateMasterKey => rotate_master_key(settings).await,
+        Command::Healthcheck {
+            ready,
+            timeout_secs,
+        } => {
+            let probe = if ready { Probe::Ready } else { Probe::Alive };
+            let timeout = std::time::Duration::from_secs(timeout_secs);
+            crate::healthcheck::check(settings.listen, probe, timeout).await
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,7 +2,8 @@
 //! one REST API (`openapi.yaml` at the repository root is the contract).
 //!
 //! # Layout
-//! - [`cli`]: the `switchboard` command line (`serve`, `migrate`, `bootstrap-token`).
+//! - [`cli`]: the `switchboard` command line (`serve`, `migrate`, `bootstrap-token`,
+//!   `healthcheck`; [`healthcheck`] is the probe containers run).
 //!   The client commands of the same binary (`run`, `flags`, `config`, `secrets`, `tokens`,
 //!   `audit`, …) live in the `switchboard-cli` crate (`cli/`), which talks to a server over its
 //!   REST API only; the binary (`main.rs`) joins the two, this library never uses it.
@@ -23,6 +24,8 @@
 //!   gzipped once per change), kept current by the post-commit step of writes, the Redis bus
 //!   between instances and a revision poller; one small file per job under `snapshots/`.
 //! - [`shutdown`]: the signal that stops the background loops at shutdown, and their join.
+//! - [`draining`]: the graceful drain at SIGTERM: stop accepting, streams told to reconnect
+//!   elsewhere, in-flight requests finished within the shutdown timeout.
 //! - [`changes`]: the one post-commit step (snapshot reload and bus announcement) writes go through.
 //! - [`api`]: HTTP handlers, one module per resource, each mounting its own routes (OFREP,
 //!   OpenFeature's remote evaluation protocol, in `api/ofrep.rs`; CORS for the evaluation routes
@@ -53,8 +56,10 @@ pub mod cli;
 pub mod delivery;
 pub mod console;
 pub mod domain;
+pub mod draining;
 pub mod error;
 pub mod export;
+pub mod healthcheck;
 pub mod keys;
 pub mod local_files;
 pub mod oidc;

@@ -39,6 +39,18 @@ impl Shutdown {
             _ = ticker.tick() => true,
         }
     }
+
+    /// Whether shutdown has been requested already (without waiting).
+    pub fn is_requested(&self) -> bool {
+        *self.0.borrow()
+    }
+}
+
+/// A signal of its own (not tied to [`BackgroundTasks`]): the sender fires it, every
+/// [`Shutdown`] made from it sees it. The drain at SIGTERM uses one (see `draining`).
+pub(crate) fn signal() -> (watch::Sender<bool>, Shutdown) {
+    let (sender, receiver) = watch::channel(false);
+    (sender, Shutdown(receiver))
 }
 
 /// How many background tasks are still running. A handle of its own so that it can be read

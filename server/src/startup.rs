@@ -19,6 +19,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::api;
 use crate::auth::{Authenticator, TokenService};
+use crate::draining::Stopper;
 use crate::keys::Keyring;
 use crate::readiness::{Check, Readiness};
 use crate::redis_connection::Redis;
@@ -98,6 +99,7 @@ impl Core {
 pub struct Application {
     port: u16,
     server: Server,
+    stopper: Stopper,
     state: web::Data<AppState>,
     /// The revocation watcher, the snapshot poller and the bus listener: stopped once the HTTP
     /// server has drained, before the store closes under them.
@@ -167,6 +169,7 @@ impl Application {
         background.spawn(readiness.clone().watch(background.shutdown()));
 
         let monitoring = crate::delivery::guards::Monitoring::new(&settings)?;
+        let (drain, draining) = crate::draining::drain_signal();
         let state = web::Data::new(AppState {
             settings: Arc::new(settings.clone()),
             store: core.store,
@@ -179,6 +182,7 @@ impl Application {
             stream_slots: Arc::new(tokio::sync::Semaphore::new(settings.max_streams as usize)),
             monitoring: monitoring.clone(),
             issuer_keys,
+            draining,
         });
         // Release plans and scheduled changes: on the lease holder only (see `delivery`).
         background.spawn(crate::delivery::scheduler::run(
@@ -216,6 +220,7 @@ impl Application {
                 // Innermost: it records the answer as the handler wrote it.
                 .wrap(from_fn(api::idempotency::replay))
                 .wrap(from_fn(api::deadline::bound_reads))
+                .wrap(from_fn(crate::draining::close_when_draining))
                 .wrap(Compress::default())
                 .wrap(from_fn(api::cors::cors))
                 .wrap(from_fn(telemetry::observe))
@@ -225,13 +230,23 @@ impl Application {
                 .default_service(web::to(api::unknown_route))
         })
         .listen(listener)?
-        .shutdown_timeout(settings.shutdown_timeout_secs);
+        .shutdown_timeout(settings.shutdown_timeout_secs)
+        // SIGTERM/SIGINT are ours (`run_until_stopped`): a drain that ends streams first.
+        .disable_signals();
         if settings.workers > 0 {
             server = server.workers(settings.workers);
         }
+        let server = server.run();
+        let stopper = Stopper::new(
+            server.handle(),
+            drain,
+            state.stream_slots.clone(),
+            settings.max_streams,
+        );
         Ok(Self {
             port,
-            server: server.run(),
+            server,
+            stopper,
             state,
             background,
             initial_admin_token,
@@ -256,13 +271,23 @@ impl Application {
         self.server.handle()
     }
 
+    /// Stops the server as SIGTERM does: stop accepting, streams told to reconnect elsewhere,
+    /// in-flight requests drained (see `crate::draining`).
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
+    }
+
     /// How many background tasks are still running; readable after the application is gone.
     pub fn background_tasks(&self) -> RunningTasks {
         self.background.running()
     }
 
+    /// Serves until stopped: by SIGTERM or SIGINT (a drain; a second signal stops at once) or
+    /// through [`handle`](Self::handle) or [`stopper`](Self::stopper).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let signals = tokio::spawn(crate::draining::stop_on_signals(self.stopper.clone()));
         let result = self.server.await;
+        signals.abort();
         let limit = Duration::from_secs(self.state.settings.shutdown_timeout_secs);
         self.background.stop(limit).await;
         self.state.store.close().await;

@@ -35,6 +35,9 @@ pub struct AppState {
     pub monitoring: crate::delivery::guards::Monitoring,
     /// OIDC issuers' signing keys, cached for token exchanges (`oidc::keys`).
     pub issuer_keys: Arc<IssuerKeys>,
+    /// Fired when the instance starts draining (SIGTERM): open streams end with
+    /// `event: reconnect` (see `crate::draining`).
+    pub draining: crate::shutdown::Shutdown,
 }
 
 impl AppState {

@@ -5,7 +5,8 @@
 //! connection is the current revision, so a reconnect can never miss a change. Heartbeats are
 //! SSE comments, which the parser skips; they only keep the connection (and the read timeout)
 //! alive. `event: gone` means the environment was deleted; `event: unauthorized` that the
-//! token was revoked or expired.
+//! token was revoked or expired; `event: reconnect` that the server is shutting down and the
+//! client should reconnect at once (it reaches another instance).
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -27,6 +28,9 @@ pub(crate) enum Signal {
     Changed { revision: u64 },
     /// The environment was deleted; the server ends the stream.
     Gone,
+    /// The server is shutting down (a deploy, a rolling update) and ends the stream: reconnect
+    /// now, to another instance, without a backoff delay.
+    Reconnect,
 }
 
 /// Where and how to open the stream.
@@ -144,6 +148,7 @@ impl Events {
                     }));
                 }
                 "gone" => return Ok(Some(Signal::Gone)),
+                "reconnect" => return Ok(Some(Signal::Reconnect)),
                 // The server ends the stream of a token revoked or expired meanwhile; said as
                 // the 401 every later request would get, so it is reported at once.
                 "unauthorized" => {

@@ -3,7 +3,9 @@
 //! While the stream is open, each change event triggers one conditional `GET` of the snapshot
 //! (through the [`Poller`], which keeps the `ETag`), unless the client already holds that
 //! revision. Every (re)connection starts with the current revision, so whatever happened while
-//! the stream was down is caught up at once.
+//! the stream was down is caught up at once. Behind a load balancer the fetch may reach another
+//! instance than the stream, one that has not heard of the change yet: a snapshot older than
+//! the announced revision is fetched again after 25, 50, 100, … ms (six times at most).
 //!
 //! When the stream breaks, the transport reports the error; when it cannot be opened, it logs
 //! a warning (once per run of failures) and lets the poller's answer say whether the client is
@@ -11,7 +13,8 @@
 //! `Retry-After`, when longer) and meanwhile polls at the poll interval: a proxy that refuses long-lived responses degrades the client to polling
 //! rather than to staleness, and does not make `wait_ready` give up. A stream the
 //! server ends cleanly (a restart, a deploy) is reopened after the backoff's first step without
-//! reporting an error. A failed snapshot fetch also drops the stream: its first event after the
+//! reporting an error; one that ends with `event: reconnect` (an instance draining at SIGTERM)
+//! is reopened at once, which reaches another instance. A failed snapshot fetch also drops the stream: its first event after the
 //! reconnect says the revision again, so the change is not lost.
 
 use tokio::time::Instant;
@@ -39,7 +42,14 @@ pub(crate) struct Streamer {
     revision: Option<u64>,
     /// Whether the current run of failed connection attempts was logged already.
     refused_logged: bool,
+    /// A revision an event announced that the fetch did not bring yet, and how many times it
+    /// was asked again.
+    announced: Option<(u64, u32)>,
 }
+
+/// How many times a snapshot older than the announced revision is fetched again, after 25,
+/// 50, 100, … ms (1.6 s in all).
+const ANNOUNCED_RETRIES: u32 = 6;
 
 impl Streamer {
     pub(crate) fn new(events: EventsEndpoint, poller: Poller, backoff: Backoff) -> Self {
@@ -52,14 +62,20 @@ impl Streamer {
             last_event_id: None,
             revision: None,
             refused_logged: false,
+            announced: None,
+        }
+    }
+
+    /// Closes the stream, keeping its last event id for the next connection.
+    fn close_stream(&mut self) {
+        if let Some(events) = self.open.take() {
+            self.last_event_id = events.last_event_id.or(self.last_event_id.take());
         }
     }
 
     /// Closes the stream and schedules the next attempt.
     fn drop_stream(&mut self, error: Option<&RefreshError>) {
-        if let Some(events) = self.open.take() {
-            self.last_event_id = events.last_event_id.or(self.last_event_id.take());
-        }
+        self.close_stream();
         let delay = match error {
             Some(error) if error.needs_attention() => self.backoff.slowest(),
             _ => self.backoff.next_delay(),
@@ -82,6 +98,16 @@ impl Streamer {
 impl Transport for Streamer {
     async fn next(&mut self) -> Result<Answer, RefreshError> {
         loop {
+            // The stream and the fetch may reach different instances (behind a load balancer),
+            // and the fetch's may not hold the announced revision yet: ask again shortly.
+            if let Some((wanted, tries)) = self.announced.take()
+                && self.revision.is_none_or(|held| held < wanted)
+                && tries < ANNOUNCED_RETRIES
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(25 << tries)).await;
+                self.announced = Some((wanted, tries + 1));
+                return self.fetch().await;
+            }
             if let Some(events) = &mut self.open {
                 match events.next().await {
                     Ok(Some(Signal::Changed { revision })) => {
@@ -91,6 +117,7 @@ impl Transport for Streamer {
                         if self.revision.is_some_and(|held| held >= revision) {
                             return Ok(Answer::NotModified);
                         }
+                        self.announced = Some((revision, 0));
                         return self.fetch().await;
                     }
                     Ok(Some(Signal::Gone)) => {
@@ -100,6 +127,14 @@ impl Transport for Streamer {
                         };
                         self.drop_stream(Some(&gone));
                         return Err(gone);
+                    }
+                    Ok(Some(Signal::Reconnect)) => {
+                        // The instance is draining: reconnect at once (to another instance). The
+                        // first event there is the current revision, so nothing is missed.
+                        tracing::debug!("Switchboard: the server asked for a reconnect");
+                        self.close_stream();
+                        self.reconnect_at = Instant::now();
+                        continue;
                     }
                     Ok(None) => {
                         tracing::debug!("Switchboard: the server closed the change stream");

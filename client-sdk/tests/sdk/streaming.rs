@@ -130,6 +130,23 @@ async fn a_server_at_its_stream_limit_is_left_alone_for_its_retry_after() {
     );
 }
 
+#[tokio::test]
+async fn a_stream_ended_by_a_reconnect_event_is_reopened_at_once_without_backoff() {
+    let (server, token) = shop().await;
+    let proxy = Proxy::start(&server.address, StreamMode::ReconnectOnce).await;
+    // Any backoff would keep the second attempt out of the deadline below; so would polling.
+    let client = client_of(&proxy.address, &token)
+        .poll_interval(Duration::from_secs(3600))
+        .backoff(Duration::from_secs(60), Duration::from_secs(120))
+        .build()
+        .unwrap();
+    client.wait_ready(Duration::from_secs(10)).await.unwrap();
+
+    eventually("the stream is reopened", || proxy.streams_attempted() >= 2).await;
+    let error = client.status().last_error;
+    assert!(error.is_none(), "a reconnect is not an error: {error:?}");
+}
+
 /// `client` becomes ready with `new-checkout` on, then sees it turned off on the server.
 async fn ready_then_a_flip_arrives(server: &TestServer, client: &Client, what: &str) {
     let user = Context::with_targeting_key("user-1");
@@ -211,6 +228,9 @@ enum StreamMode {
     /// connection that died without a FIN, as seen from the client.
     GoSilent,
     Overloaded,
+    /// The first stream gets one change event, then `event: reconnect` and the end, as from
+    /// an instance that is shutting down; later streams get one event, then silence.
+    ReconnectOnce,
 }
 
 /// A reverse proxy in front of the server that forwards `/v1/sdk/snapshot` and handles
@@ -233,7 +253,11 @@ impl Proxy {
                 .route(
                     "/v1/sdk/stream",
                     web::get().to(move || {
-                        *counter.lock().unwrap() += 1;
+                        let attempt = {
+                            let mut count = counter.lock().unwrap();
+                            *count += 1;
+                            *count
+                        };
                         async move {
                             match mode {
                                 StreamMode::Refuse => HttpResponse::NotFound().finish(),
@@ -242,7 +266,13 @@ impl Proxy {
                                     .insert_header(("retry-after", "30"))
                                     .content_type("application/problem+json")
                                     .body(r#"{"type":"urn:switchboard:problem:overloaded","status":503,"detail":"full"}"#),
-                                StreamMode::GoSilent => HttpResponse::Ok()
+                                StreamMode::ReconnectOnce if attempt == 1 => HttpResponse::Ok()
+                                    .content_type("text/event-stream")
+                                    .body(concat!(
+                                        "id: 1\nevent: change\ndata: {\"revision\": 1}\n\n",
+                                        "event: reconnect\ndata: {\"reason\":\"shutting-down\"}\n\n",
+                                    )),
+                                StreamMode::GoSilent | StreamMode::ReconnectOnce => HttpResponse::Ok()
                                     .content_type("text/event-stream")
                                     .streaming(OneEventThenSilence(false)),
                             }

@@ -17,6 +17,10 @@
 //! of the revocation, which is within a second on every instance) or expires (at its `exp`), and
 //! at the latest at the next heartbeat. Ending frees the stream's slot. The checks need no
 //! database, so a database outage never ends a stream.
+//!
+//! When the instance drains (SIGTERM, see `crate::draining`), every stream ends with an
+//! `event: reconnect`: the client reconnects at once, to another instance, and the first event
+//! there brings it the current revision, so no change is missed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +35,7 @@ use super::sdk::Target;
 use super::{Routes, ValidQuery};
 use crate::auth::{AuthError, Authorized, Principal, TokenService, scope};
 use crate::error::ApiError;
+use crate::shutdown::Shutdown;
 use crate::snapshots::{Change, Snapshots};
 use crate::state::AppState;
 use crate::store::now_micros;
@@ -58,6 +63,15 @@ pub(crate) async fn open(
     project: &str,
     environment: &str,
 ) -> Result<HttpResponse, ApiError> {
+    if state.draining.is_requested() {
+        // A kept-alive connection brought the client back to an instance that is going away:
+        // send it elsewhere at once, on a new connection.
+        return Ok(HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .force_close()
+            .body(RECONNECT));
+    }
     // Before any work: a refused stream costs nothing. The permit lives as long as the stream.
     let slot = state
         .stream_slots
@@ -91,6 +105,7 @@ pub(crate) async fn open(
         environment: environment.to_owned(),
         last_sent: None,
         first: Some(current.revision),
+        draining: state.draining.clone(),
         token: TokenStanding {
             expires_in: Box::pin(tokio::time::sleep(expires_in(principal))),
             revocations: state.tokens.revocations(),
@@ -173,8 +188,14 @@ struct Events {
     last_sent: Option<u64>,
     first: Option<u64>,
     token: TokenStanding,
+    /// Fires when the instance starts draining (SIGTERM).
+    draining: Shutdown,
     _open: OpenStream,
 }
+
+/// The last event of a stream whose instance is shutting down: reconnect now (to another
+/// instance), resuming from the last revision.
+const RECONNECT: &str = "event: reconnect\ndata: {\"reason\":\"shutting-down\"}\n\n";
 
 impl Events {
     /// The next chunk to send, or `None` to end the stream.
@@ -189,6 +210,10 @@ impl Events {
         }
         loop {
             tokio::select! {
+                () = self.draining.requested() => {
+                    self.last_sent = Some(u64::MAX);
+                    return Some(Bytes::from_static(RECONNECT.as_bytes()));
+                }
                 _ = &mut self.token.expires_in => return self.end_unauthorized(),
                 changed = self.token.revocations.changed() => {
                     if changed.is_err() || self.token.tokens.standing(&self.token.principal).is_err() {
