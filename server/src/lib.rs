@@ -36,6 +36,9 @@
 //! - [`starting`]: start-up while the database is unreachable: retries with backoff while a
 //!   placeholder answers probes (`/healthz` 200, `/readyz` 503).
 //! - [`open_files`]: the open-files limit `serve` raises at start (connections and streams).
+//! - [`webhooks`]: signed webhooks for every audited change: the endpoint's values, the
+//!   signature, the bodies, the SSRF guard and the delivery worker (the outbox is in
+//!   `store::webhook_deliveries`).
 
 pub mod api;
 pub mod auth;
@@ -59,3 +62,4 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;

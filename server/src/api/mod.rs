@@ -21,6 +21,7 @@ mod serde_errors;
 mod stream;
 mod system;
 mod tokens;
+mod webhooks;
 
 pub use extract::{Page, PageQuery, ValidJson, ValidQuery, cursor};
 
@@ -191,6 +192,7 @@ pub fn routes() -> Routes {
     segments::routes(&mut routes);
     tokens::routes(&mut routes);
     audit::routes(&mut routes);
+    webhooks::routes(&mut routes);
     routes
 }
 
