@@ -254,3 +254,38 @@ mod tests {
         assert_eq!(flag.definition, FlagDefinition::boolean("dark"));
     }
 }
+
+/// A webhook endpoint; `secret` only in the answers to a creation or a rotation.
+#[derive(Debug, Deserialize)]
+pub struct Webhook {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub format: String,
+    pub enabled: bool,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// One delivery of a webhook, with its attempts.
+#[derive(Debug, Deserialize)]
+pub struct WebhookDelivery {
+    pub id: String,
+    pub event_type: String,
+    pub created_at: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_status_code: Option<i64>,
+    #[serde(default)]
+    pub next_attempt_at: Option<String>,
+    #[serde(default)]
+    pub log: Vec<WebhookAttempt>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WebhookAttempt {
+    #[serde(default)]
+    pub error: Option<String>,
+}

@@ -22,7 +22,7 @@
 //!   child process with its signals forwarded and its exit status passed on.
 //! - [`envfile`]: files that hold secrets (`--mount`, `--file`): private, never clobbered.
 //! - [`export`]: `secrets export` and `config export`.
-//! - [`flags`], [`config`], [`secrets`], [`tokens`], [`audit`], [`projects`]: one module per
+//! - [`flags`], [`config`], [`secrets`], [`tokens`], [`audit`], [`projects`], [`webhooks`]: one module per
 //!   resource, each with its clap definitions next to what they do.
 //! - [`plans`]: `flags plan …` (release plans) and `flags schedule …` (scheduled changes).
 //! - [`prompt`]: reading a secret from the terminal without echo.
@@ -48,6 +48,7 @@ pub mod prompt;
 pub mod run;
 pub mod secrets;
 pub mod tokens;
+pub mod webhooks;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -77,6 +78,8 @@ pub enum RemoteCommand {
     /// Environments of a project: list and create.
     #[command(visible_alias = "envs")]
     Environments(projects::EnvironmentsArgs),
+    /// Webhooks of a project: register, list, rotate the secret, delivery log, redeliver.
+    Webhooks(webhooks::WebhooksArgs),
     /// Profiles of the CLI config file.
     Profiles(profiles::ProfilesArgs),
     /// In CI: exchange the job's OIDC identity token (`--oidc`) and print the token.
@@ -134,6 +137,7 @@ pub async fn execute(command: RemoteCommand) -> ExitCode {
         RemoteCommand::Audit(args) => audit::execute(args).await,
         RemoteCommand::Projects(args) => projects::execute_projects(args).await,
         RemoteCommand::Environments(args) => projects::execute_environments(args).await,
+        RemoteCommand::Webhooks(args) => webhooks::execute(args).await,
         RemoteCommand::Profiles(args) => profiles::execute(args),
         RemoteCommand::Login(args) => oidc::login(args).await,
         RemoteCommand::OidcPolicies(args) => oidc_policies::execute(args).await,

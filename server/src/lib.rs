@@ -48,6 +48,9 @@
 //! - [`oidc`]: keyless pipelines: trust policies and RFC 8693 token exchange of CI jobs' OIDC
 //!   identity tokens (issuers' keys fetched over HTTPS and cached).
 //! - [`open_files`]: the open-files limit `serve` raises at start (connections and streams).
+//! - [`webhooks`]: signed webhooks for every audited change: the endpoint's values, the
+//!   signature, the bodies, the SSRF guard and the delivery worker (the outbox is in
+//!   `store::webhook_deliveries`).
 
 pub mod api;
 pub mod auth;
@@ -77,3 +80,4 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;

@@ -242,6 +242,9 @@ pub struct Settings {
     #[arg(long, env = "SWITCHBOARD_OIDC_JWKS_REFRESH_SECS", default_value_t = 10, global = true,
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub oidc_jwks_refresh_secs: u64,
+    /// Outgoing webhooks (delivery, retries, what they may reach).
+    #[command(flatten)]
+    pub webhooks: WebhookSettings,
 }
 
 /// How log lines are written.
@@ -307,6 +310,7 @@ impl Settings {
             oidc_ca_file: None,
             oidc_jwks_max_age_secs: 3600,
             oidc_jwks_refresh_secs: 10,
+            webhooks: WebhookSettings::for_tests(),
         }
     }
 
@@ -388,8 +392,89 @@ impl Settings {
         {
             bail!("SWITCHBOARD_PROMETHEUS_URL must start with http:// or https://");
         }
+        self.webhooks.validate()?;
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .with_context(|| format!("SWITCHBOARD_LOG: invalid filter {:?}", self.log))?;
+        Ok(())
+    }
+}
+
+/// The webhook worker's settings (see `crate::webhooks`); flattened into [`Settings`].
+#[derive(Clone, Debug, Args)]
+pub struct WebhookSettings {
+    /// Accept `http://` webhook URLs (development and tests); by default only `https://`.
+    #[arg(long, env = "SWITCHBOARD_WEBHOOKS_ALLOW_HTTP", default_value = "false", global = true,
+          value_parser = BoolishValueParser::new(), action = ArgAction::Set)]
+    pub webhooks_allow_http: bool,
+
+    /// Refuse to send webhooks to loopback, private, link-local (cloud metadata), shared and
+    /// multicast addresses, checked on every connection after DNS resolution (SSRF defence).
+    /// Turn off only when receivers live on the private network on purpose.
+    #[arg(long, env = "SWITCHBOARD_WEBHOOKS_DENY_PRIVATE", default_value = "true", global = true,
+          value_parser = BoolishValueParser::new(), action = ArgAction::Set)]
+    pub webhooks_deny_private: bool,
+
+    /// Seconds one delivery attempt may take (connect, send, answer) before it counts as failed.
+    #[arg(long, env = "SWITCHBOARD_WEBHOOKS_TIMEOUT_SECS", default_value_t = 10, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub webhooks_timeout_secs: u64,
+
+    /// Delay before the first retry of a failed delivery, in milliseconds; each later retry
+    /// waits twice as long (with jitter), up to `webhooks_retry_max_ms`.
+    #[arg(long, env = "SWITCHBOARD_WEBHOOKS_RETRY_INITIAL_MS", default_value_t = 5_000, global = true,
+          value_parser = clap::value_parser!(u64).range(10..=86_400_000))]
+    pub webhooks_retry_initial_ms: u64,
+
+    /// Longest wait between two retries, in milliseconds (default one hour).
+    #[arg(long, env = "SWITCHBOARD_WEBHOOKS_RETRY_MAX_MS", default_value_t = 3_600_000, global = true,
+          value_parser = clap::value_parser!(u64).range(10..=86_400_000))]
+    pub webhooks_retry_max_ms: u64,
+
+    /// Seconds after an event within which its delivery is retried (default 24 hours); a
+    /// delivery still failing then is marked `failed` (it can be redelivered by hand).
+    #[arg(long, env = "SWITCHBOARD_WEBHOOKS_RETRY_WINDOW_SECS", default_value_t = 86_400, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub webhooks_retry_window_secs: u64,
+
+    /// How often each instance looks for deliveries that are due, in milliseconds.
+    #[arg(long, env = "SWITCHBOARD_WEBHOOKS_POLL_MS", default_value_t = 1_000, global = true,
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub webhooks_poll_ms: u64,
+
+    /// Seconds an instance owns a delivery it claimed; an instance that dies mid-send loses it
+    /// after this, and another takes it over. Must exceed `webhooks_timeout_secs`.
+    #[arg(long, env = "SWITCHBOARD_WEBHOOKS_LEASE_SECS", default_value_t = 60, global = true,
+          value_parser = clap::value_parser!(u64).range(2..=3_600))]
+    pub webhooks_lease_secs: u64,
+}
+
+impl WebhookSettings {
+    /// Tests' receivers listen on `http://127.0.0.1`, and retries come within a second.
+    pub fn for_tests() -> Self {
+        Self {
+            webhooks_allow_http: true,
+            webhooks_deny_private: false,
+            webhooks_timeout_secs: 5,
+            webhooks_retry_initial_ms: 100,
+            webhooks_retry_max_ms: 400,
+            webhooks_retry_window_secs: 86_400,
+            webhooks_poll_ms: 50,
+            webhooks_lease_secs: 10,
+        }
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.webhooks_lease_secs <= self.webhooks_timeout_secs {
+            bail!(
+                "SWITCHBOARD_WEBHOOKS_LEASE_SECS must exceed SWITCHBOARD_WEBHOOKS_TIMEOUT_SECS \
+                 (a lease that ends mid-attempt lets a second instance send the same delivery)"
+            );
+        }
+        if self.webhooks_retry_max_ms < self.webhooks_retry_initial_ms {
+            bail!(
+                "SWITCHBOARD_WEBHOOKS_RETRY_MAX_MS must be at least SWITCHBOARD_WEBHOOKS_RETRY_INITIAL_MS"
+            );
+        }
         Ok(())
     }
 }

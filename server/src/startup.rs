@@ -167,6 +167,13 @@ impl Application {
         ));
         background.spawn(snapshots.clone().listen(background.shutdown()));
         background.spawn(readiness.clone().watch(background.shutdown()));
+        // Every instance sends webhooks; the lease on each delivery keeps it to one sender.
+        let webhooks = crate::webhooks::worker::Worker::new(
+            core.store.clone(),
+            core.keyring.clone(),
+            settings.webhooks.clone(),
+        )?;
+        background.spawn(Arc::new(webhooks).run(background.shutdown()));
 
         let monitoring = crate::delivery::guards::Monitoring::new(&settings)?;
         let (drain, draining) = crate::draining::drain_signal();

@@ -27,6 +27,7 @@ pub(crate) mod stream;
 mod system;
 mod token_exchange;
 pub(crate) mod tokens;
+mod webhooks;
 
 pub use extract::{Page, PageQuery, ValidJson, ValidQuery, cursor, parse_json};
 
@@ -208,6 +209,7 @@ pub fn routes() -> Routes {
     audit::routes(&mut routes);
     release_plans::routes(&mut routes);
     scheduled_changes::routes(&mut routes);
+    webhooks::routes(&mut routes);
     routes
 }
 

@@ -150,6 +150,19 @@ path_param!(
     /// `{policy}`: an OIDC trust policy's name.
     PolicyName(Slug), "policy", SLUG_SHAPE, lookup_only: true, |raw| Slug::parse(raw).ok()
 );
+path_param!(
+    /// `{webhook}`: a webhook endpoint's id (a UUID).
+    WebhookId(String), "webhook", "must be a webhook id (a UUID)", lookup_only: true,
+    |raw| uuid::Uuid::parse_str(raw).ok().map(|id| id.to_string())
+);
+path_param!(
+    /// `{delivery}`: a webhook delivery's id (`msg_` and 32 hexadecimal digits).
+    DeliveryId(String), "delivery", "must be a delivery id ('msg_' and 32 hexadecimal digits)", lookup_only: true,
+    |raw| raw
+        .strip_prefix("msg_")
+        .filter(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .map(|_| raw.to_owned())
+);
 
 #[cfg(test)]
 mod tests {

@@ -42,13 +42,20 @@ pub struct Change<'a> {
     pub after: Option<Value>,
 }
 
-/// Appends `change` as performed by `actor`; call inside the change's own transaction.
+/// Appends `change` as performed by `actor`; call inside the change's own transaction. The
+/// same transaction queues the event's webhook deliveries (see `webhook_deliveries::enqueue`),
+/// so every committed change is delivered and no rolled-back one is.
 pub async fn append(
     conn: &mut AnyConnection,
     actor: &Actor,
     change: Change<'_>,
 ) -> StoreResult<()> {
-    insert(conn, &[Record::new(actor, change)]).await
+    let record = Record::new(actor, change);
+    let id: i64 = insert_query(std::slice::from_ref(&record), true)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("id")?;
+    super::webhook_deliveries::enqueue(conn, id, record.project.as_deref(), &record.action).await
 }
 
 /// One audit row, owned: built when the change happens, inserted now ([`append`]) or with
@@ -86,6 +93,15 @@ pub(crate) async fn insert<'c>(
     executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
     records: &[Record],
 ) -> StoreResult<()> {
+    insert_query(records, false).execute(executor).await?;
+    Ok(())
+}
+
+/// The `INSERT` of `records`, every value bound; `returning`: it answers the new ids.
+fn insert_query(
+    records: &[Record],
+    returning: bool,
+) -> sqlx::query::Query<'static, sqlx::Any, <sqlx::Any as sqlx::Database>::Arguments> {
     const COLUMNS: usize = 11;
     let rows: Vec<String> = (0..records.len())
         .map(|r| {
@@ -97,8 +113,9 @@ pub(crate) async fn insert<'c>(
         .collect();
     let sql = format!(
         "INSERT INTO audit_events (at, actor_token_id, actor_name, source_ip, request_id, action, \
-         project, environment, target, before_state, after_state) VALUES {}",
-        rows.join(", ")
+         project, environment, target, before_state, after_state) VALUES {}{}",
+        rows.join(", "),
+        if returning { " RETURNING id" } else { "" }
     );
     let mut query = sqlx::query(AssertSqlSafe(sql));
     for record in records {
@@ -115,8 +132,7 @@ pub(crate) async fn insert<'c>(
             .bind(record.before.clone())
             .bind(record.after.clone());
     }
-    query.execute(executor).await?;
-    Ok(())
+    query
 }
 
 /// Filters for [`list`]; every field is optional and they combine with AND.
@@ -252,7 +268,7 @@ enum Bind {
     Int(i64),
 }
 
-fn event_from_row(row: &sqlx::any::AnyRow) -> StoreResult<AuditEvent> {
+pub(crate) fn event_from_row(row: &sqlx::any::AnyRow) -> StoreResult<AuditEvent> {
     Ok(AuditEvent {
         id: row.try_get("id")?,
         at: format_micros(row.try_get("at")?),

@@ -17,6 +17,8 @@ pub struct Rotation {
     pub active_master_key: String,
     pub rewrapped_secret_keys: u64,
     pub rewrapped_signing_keys: u64,
+    /// Webhook endpoints' signing secrets re-wrapped under the active key.
+    pub rewrapped_webhook_secrets: u64,
     /// Secrets whose metadata tag (see `crate::secrets`) was re-made under the active key, so
     /// the old key can be retired.
     pub retagged_secrets: u64,
@@ -89,6 +91,7 @@ pub async fn rotate_master_key(
         }
     }
     report.rewrapped_signing_keys = super::signing_keys::rewrap(store, keyring).await?;
+    report.rewrapped_webhook_secrets = super::webhooks::rewrap(store, keyring).await?;
     let (retagged, failed) = super::secret_integrity::retag_for_rotation(store, keyring).await?;
     report.retagged_secrets = retagged;
     report.failed += failed;

@@ -31,6 +31,8 @@ pub mod segments;
 pub mod signing_keys;
 pub mod snapshots;
 pub mod tokens;
+pub mod webhook_deliveries;
+pub mod webhooks;
 
 use std::time::Duration;
 

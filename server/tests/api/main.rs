@@ -63,3 +63,5 @@ mod stream_tokens;
 mod system;
 mod token_lifetimes;
 mod tokens;
+mod webhook_receiver;
+mod webhooks;
