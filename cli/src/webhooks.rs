@@ -107,7 +107,7 @@ pub async fn execute(args: WebhooksArgs) -> Result<()> {
         project: args.project,
         environment: None,
     };
-    let session = args.connection.connect(Some(&target))?;
+    let session = args.connection.connect(Some(&target)).await?;
     let client = &session.client;
     let out = args.output.out();
     let project = session.project()?;
