@@ -375,6 +375,10 @@ async fn a_gitlab_job_exchanges_an_es256_token_sent_as_json(backend: Backend) {
     assert_eq!(answer["error"], "invalid_grant");
 }
 
+/// What is tried, against which policy, with which token and `scope`; the OAuth error and the
+/// audit reason expected.
+type Attack<'a> = (&'a str, &'a str, String, Option<&'a str>, &'a str, &'a str);
+
 async fn each_attack_is_refused_with_a_clear_reason_in_the_audit_log(backend: Backend) {
     let issuer = TestIssuer::start().await;
     let app = app_trusting(backend, &issuer, 10).await;
@@ -397,7 +401,7 @@ async fn each_attack_is_refused_with_a_clear_reason_in_the_audit_log(backend: Ba
     let production = "shop/deploy-production";
     let staging = "shop/deploy-staging";
 
-    let attacks: Vec<(&str, &str, String, Option<&str>, &str, &str)> = vec![
+    let attacks: Vec<Attack> = vec![
         (
             "wrong audience",
             production,
