@@ -255,7 +255,7 @@ async fn a_form_without_the_sessions_csrf_token_is_refused_and_changes_nothing(b
     assert_eq!(crossed.status(), StatusCode::FORBIDDEN);
     assert_eq!(flag_state(&app, "production").await["enabled"], false);
     for (path, fields) in [
-        (format!("{FLAGS}"), vec![("key", "sneaky")]),
+        (FLAGS.to_owned(), vec![("key", "sneaky")]),
         (
             "/ui/projects/shop/environments/production/kill".to_owned(),
             vec![("reason", "x"), ("confirm", "yes")],
