@@ -201,17 +201,14 @@ pub async fn create(
     .bind(now)
     .execute(&mut *tx)
     .await;
-    match inserted {
-        Err(error) => {
-            return Err(match StoreError::from(error) {
-                StoreError::Conflict => StoreError::Refused(format!(
-                    "flag '{key}' already has an active release plan in environment '{env}'; \
-                     abort it or let it finish first"
-                )),
-                other => other,
-            });
-        }
-        Ok(_) => {}
+    if let Err(error) = inserted {
+        return Err(match StoreError::from(error) {
+            StoreError::Conflict => StoreError::Refused(format!(
+                "flag '{key}' already has an active release plan in environment '{env}'; \
+                 abort it or let it finish first"
+            )),
+            other => other,
+        });
     }
     audit::append(
         &mut tx,

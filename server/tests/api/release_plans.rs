@@ -580,3 +580,83 @@ switchboard_test_harness::postgres_test! {
         assert_eq!(audited(&survivor, "release_plan.completed").await, 1);
     }
 }
+
+/// `switchboard flags plan …` and `flags schedule …`, the built binary against a real server.
+#[tokio::test]
+async fn the_cli_creates_lists_and_aborts_a_plan_and_schedules_a_change() {
+    let prometheus = FakePrometheus::start(0.001).await;
+    let app = spawn_app_with(Backend::Sqlite, |s| fast(s, &prometheus.url, 100)).await;
+    arrange(&app).await;
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut command = crate::cli::switchboard(app.data_dir.path());
+        command
+            .env("SWITCHBOARD_URL", &app.address)
+            .env("SWITCHBOARD_TOKEN", &app.admin_token)
+            .env("XDG_CONFIG_HOME", home.path())
+            .env_remove("HOME")
+            .arg("flags")
+            .args(args)
+            .args(["-p", "shop", "-e", "production"]);
+        let what = format!("{args:?}");
+        async move {
+            let output = tokio::process::Command::from(command)
+                .output()
+                .await
+                .unwrap();
+            let stdout = String::from_utf8(output.stdout).unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            assert!(output.status.success(), "{what}: {stdout} {stderr}");
+            stdout
+        }
+    };
+
+    let created = run(&[
+        "plan",
+        "create",
+        "checkout",
+        "--step",
+        "10:10m",
+        "--step",
+        "100",
+        "--prometheus-guard",
+        "error-ratio",
+        "--query",
+        "up",
+        "--fail-when",
+        ">",
+        "--threshold",
+        "0.02",
+        "--start",
+        "-o",
+        "json",
+    ])
+    .await;
+    let plan: Value = serde_json::from_str(&created).unwrap();
+    assert_eq!(plan["status"], "running");
+    assert_eq!(plan["steps"][0]["hold_seconds"], 600.0);
+    assert_eq!(plan["guards"][0]["prometheus"]["threshold"], 0.02);
+    let id = plan["id"].as_str().unwrap();
+
+    let listed = run(&["plan", "list", "checkout"]).await;
+    assert!(
+        listed.contains(id) && listed.contains("running"),
+        "{listed}"
+    );
+    assert!(listed.contains("1/2 (10%)"), "{listed}");
+    let aborted = run(&["plan", "abort", "checkout", id]).await;
+    assert!(aborted.contains("aborted"), "{aborted}");
+
+    let scheduled = run(&[
+        "schedule",
+        "create",
+        "checkout",
+        "--at",
+        "2099-01-01T00:00:00Z",
+        "--enable",
+    ])
+    .await;
+    assert!(scheduled.starts_with("scheduled change "), "{scheduled}");
+    let schedules = run(&["schedule", "list"]).await;
+    assert!(schedules.contains("pending"), "{schedules}");
+}
