@@ -69,6 +69,7 @@ def main():
     def med(xs):
         return statistics.median(xs) if xs else None
 
+    sys.stderr.flush()
     print(f"\nmedians of {plan['rounds']} alternating rounds of {plan['duration']}, "
           f"wrk -t1 -c{plan['connections']} on CPU {plan['load_cpu']}; req/s (µs of server CPU per request)")
     header = f"{'scenario':<30}" + "".join(f"{n:>24}" for n in names)
@@ -79,6 +80,7 @@ def main():
             rs = results[scenario["name"]][n]
             row += f"{'-':>24}" if not rs else f"{med([r['rps'] for r in rs]):>14,.0f} ({med([r['cpu_us'] for r in rs]):>6.1f})"
         print(row)
+    sys.stderr.flush()
     print("\nsame-run ratios (median over rounds of the round's ratio): req/s, and CPU per request")
     for scenario in plan["scenarios"]:
         data = results[scenario["name"]]
@@ -88,8 +90,9 @@ def main():
                 if not pairs:
                     continue
                 rps = med([x["rps"] / y["rps"] for x, y in pairs])
-                cpu = med([y["cpu_us"] / x["cpu_us"] for x, y in pairs])
-                print(f"  {scenario['name']:<30} {a} / {b}: {rps:6.2f}× req/s, {cpu:6.2f}× less CPU/req")
+                cpu = med([x["cpu_us"] / y["cpu_us"] for x, y in pairs])
+                print(f"  {scenario['name']:<30} {a} ÷ {b}: req/s {rps:6.2f}×,"
+                      f" CPU per request {cpu:6.2f}×")
     json.dump(results, open(plan.get("results", os.devnull), "w"), indent=1)
 
 

@@ -2,7 +2,9 @@
 //! holding 200 flags.
 //!
 //! ```text
-//! FEATURES=/tmp/features.json taskset -c 0 cargo bench -p switchboard-bench-yggdrasil -- \
+//! python3 ../shared/peers/gen_features.py /tmp/features.json
+//! FEATURES=/tmp/features.json CARGO_TARGET_DIR=target taskset -c 0 \
+//!     cargo bench --manifest-path bench/versus-yggdrasil/Cargo.toml -- \
 //!     --warm-up-time 1 --measurement-time 3
 //! ```
 //!
