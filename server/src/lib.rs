@@ -36,9 +36,10 @@
 //! - [`starting`]: start-up while the database is unreachable: retries with backoff while a
 //!   placeholder answers probes (`/healthz` 200, `/readyz` 503).
 //! - [`open_files`]: the open-files limit `serve` raises at start (connections and streams).
-//! - [`webhooks`]: signed webhooks for every audited change: the endpoint's values, the
-//!   signature, the bodies, the SSRF guard and the delivery worker (the outbox is in
-//!   `store::webhook_deliveries`).
+//! - [`webhooks`]: signed webhooks for every audited change, the pure part: the endpoint's
+//!   values, the signature, the SSRF guard (the outbox is in `store::webhook_deliveries`).
+//! - [`webhook_delivery`]: the loop every instance runs to send due deliveries under a lease,
+//!   and the bodies it sends.
 
 pub mod api;
 pub mod auth;
@@ -62,4 +63,5 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod webhook_delivery;
 pub mod webhooks;
