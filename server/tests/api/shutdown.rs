@@ -26,11 +26,14 @@ async fn stopping_the_server_ends_its_background_tasks_before_closing_the_store(
     if with_redis {
         assert_eq!(
             running.count(),
-            4,
-            "revocations, snapshot poller, bus listener, readiness checks"
+            5,
+            "revocations, snapshot poller, bus listener, readiness checks, webhook deliveries"
         );
     } else {
-        assert!(running.count() >= 2, "revocations and the snapshot poller");
+        assert!(
+            running.count() >= 3,
+            "revocations, the snapshot poller and webhook deliveries"
+        );
     }
 
     handle.stop(true).await;
