@@ -56,7 +56,8 @@ enum WebhooksCommand {
     /// Register an endpoint; prints its signing secret (shown once).
     Create {
         /// Where deliveries are POSTed (https).
-        url: String,
+        #[arg(value_name = "URL")]
+        endpoint: String,
         /// Events to deliver: `*`, an action (`flag.enable`) or a prefix (`flag.*`); repeatable
         /// or comma-separated. Default: every event.
         #[arg(long, value_delimiter = ',')]
@@ -72,8 +73,9 @@ enum WebhooksCommand {
     /// Change an endpoint's URL, events, format, description, or turn it on or off.
     Update {
         id: String,
-        #[arg(long)]
-        url: Option<String>,
+        /// A new URL for the endpoint.
+        #[arg(long = "endpoint-url", value_name = "URL")]
+        endpoint_url: Option<String>,
         #[arg(long, value_delimiter = ',')]
         events: Vec<String>,
         #[arg(long, value_enum)]
@@ -120,14 +122,14 @@ pub async fn execute(args: WebhooksArgs) -> Result<()> {
     match args.command {
         WebhooksCommand::List => list(client, &out, base).await,
         WebhooksCommand::Create {
-            url,
+            endpoint,
             events,
             format,
             description,
             disabled,
         } => {
             let mut body = json!({
-                "url": url,
+                "url": endpoint,
                 "format": format.name(),
                 "description": description,
                 "enabled": !disabled,
@@ -140,7 +142,7 @@ pub async fn execute(args: WebhooksArgs) -> Result<()> {
         }
         WebhooksCommand::Update {
             id,
-            url,
+            endpoint_url,
             events,
             format,
             description,
@@ -148,7 +150,7 @@ pub async fn execute(args: WebhooksArgs) -> Result<()> {
             disable,
         } => {
             let mut patch = Map::new();
-            if let Some(url) = url {
+            if let Some(url) = endpoint_url {
                 patch.insert("url".into(), json!(url));
             }
             if !events.is_empty() {

@@ -48,9 +48,10 @@
 //! - [`oidc`]: keyless pipelines: trust policies and RFC 8693 token exchange of CI jobs' OIDC
 //!   identity tokens (issuers' keys fetched over HTTPS and cached).
 //! - [`open_files`]: the open-files limit `serve` raises at start (connections and streams).
-//! - [`webhooks`]: signed webhooks for every audited change: the endpoint's values, the
-//!   signature, the bodies, the SSRF guard and the delivery worker (the outbox is in
-//!   `store::webhook_deliveries`).
+//! - [`webhooks`]: signed webhooks for every audited change, the pure part: the endpoint's
+//!   values, the signature, the SSRF guard (the outbox is in `store::webhook_deliveries`).
+//! - [`webhook_delivery`]: the loop every instance runs to send due deliveries under a lease,
+//!   and the bodies it sends.
 
 pub mod api;
 pub mod auth;
@@ -80,4 +81,5 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod webhook_delivery;
 pub mod webhooks;

@@ -1,7 +1,8 @@
 //! Stopping the background work at shutdown.
 //!
 //! Beside its HTTP workers the server runs a few loops for as long as it lives: the revocation
-//! watcher, the snapshot poller, the Redis bus listener and the readiness checks. Left alone they would outlive
+//! watcher, the snapshot poller, the Redis bus listener, the readiness checks and the webhook
+//! delivery loop. Left alone they would outlive
 //! `Application::run_until_stopped` (in `startup`), still polling a store that is being
 //! closed. So each loop is spawned through [`BackgroundTasks`] with a [`Shutdown`] it waits on
 //! beside its own work, and checks only between two rounds: a round in progress (a query, a

@@ -168,7 +168,7 @@ impl Application {
         background.spawn(snapshots.clone().listen(background.shutdown()));
         background.spawn(readiness.clone().watch(background.shutdown()));
         // Every instance sends webhooks; the lease on each delivery keeps it to one sender.
-        let webhooks = crate::webhooks::worker::Worker::new(
+        let webhooks = crate::webhook_delivery::Worker::new(
             core.store.clone(),
             core.keyring.clone(),
             settings.webhooks.clone(),

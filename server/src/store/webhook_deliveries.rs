@@ -2,7 +2,7 @@
 //! lease that lets exactly one instance send it at a time.
 //!
 //! Rows are inserted by [`enqueue`] in the transaction of the audit event they deliver. The
-//! delivery worker (`crate::webhooks::worker`) asks for [`due`] ones and takes each with
+//! delivery worker (`crate::webhook_delivery`) asks for [`due`] ones and takes each with
 //! [`claim`]: `UPDATE … SET claimed_by, claimed_until WHERE id = ? AND (claimed_until IS NULL
 //! OR claimed_until < now)`. On PostgreSQL a second instance running the same `UPDATE` waits
 //! for the first one's row lock and then re-checks the condition against the claimed row, so

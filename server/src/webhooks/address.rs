@@ -51,7 +51,7 @@ fn is_private_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xfe00) == 0xfc00 // unique local
         || (first & 0xffc0) == 0xfe80 // link-local
         || first == 0x2001 && ip.segments()[1] == 0x0db8 // documentation
-        || ip.to_ipv4().is_some_and(|v4| is_private_v4(v4)) // IPv4-compatible
+        || ip.to_ipv4().is_some_and(is_private_v4) // IPv4-compatible
 }
 
 /// The system resolver, keeping only public addresses; a name left with none fails to

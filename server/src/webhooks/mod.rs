@@ -8,26 +8,24 @@
 //!    of the project whose event filter matches. No handler calls anything: a change is
 //!    delivered if and only if it committed, exactly once per endpoint. Secret *reads* are
 //!    audited but are not changes, and are not delivered.
-//! 2. Every instance runs a [`worker`] that looks for due deliveries, claims each with a lease
+//! 2. Every instance runs a worker (`crate::webhook_delivery`) that looks for due deliveries, claims each with a lease
 //!    (an `UPDATE … WHERE claimed_until < now` that only one instance can win, on SQLite and
 //!    PostgreSQL alike), sends it, and records the attempt. A failed attempt is retried with
 //!    exponential backoff and jitter within the retry window (24 h by default); an instance that
 //!    dies mid-send loses its claim when the lease ends and another one takes over.
-//! 3. The body is built from the audit row at send time ([`payload`]): the event as the audit
-//!    log shows it, whose before/after never carry a secret value or a token.
+//! 3. The body is built from the audit row at send time (`webhook_delivery::payload`): the
+//!    event as the audit log shows it, whose before/after never carry a secret value or a token.
 //!
 //! # Layout
+//! This module is pure (no store, no clock): the store keeps its values, the delivery loop
+//! (`crate::webhook_delivery`, which depends on the store) uses them.
 //! - this file: the endpoint's validated values (URL, event filter, format, signing secret);
 //! - [`signature`]: the `webhook-signature` header (HMAC-SHA256 over `id.timestamp.body`);
-//! - [`payload`]: the `standard` and `slack` bodies;
 //! - [`address`]: which addresses a webhook may reach (SSRF defence) and the resolver that
-//!   enforces it on every connection;
-//! - [`worker`]: the delivery loop.
+//!   enforces it on every connection.
 
 pub mod address;
-pub mod payload;
 pub mod signature;
-pub mod worker;
 
 use std::fmt;
 

@@ -779,3 +779,72 @@ async fn a_token_issued_by_the_cli_is_printed_alone_and_can_be_revoked() {
     let refused = output(cli(&app, &token, home.path()).args(["tokens", "current"])).await;
     assert_eq!(refused.status.code(), Some(3));
 }
+
+#[tokio::test]
+async fn webhooks_are_registered_listed_and_their_deliveries_read_from_the_cli() {
+    let app = shop().await;
+    let home = tempfile::tempdir().unwrap();
+    let receiver = crate::webhook_receiver::Receiver::up().await;
+    let url = receiver.url();
+    let created = output(admin(&app, home.path()).args([
+        "webhooks",
+        "create",
+        &url,
+        "--project",
+        "shop",
+        "--events",
+        "flag.*,environment.kill",
+    ]))
+    .await;
+    assert_success(&created);
+    let text = stdout(&created);
+    assert!(text.contains("signing secret (shown once"), "{text}");
+    assert!(text.contains("whsec_"), "{text}");
+
+    let listed =
+        output(admin(&app, home.path()).args(["webhooks", "list", "-p", "shop", "-o", "json"]))
+            .await;
+    assert_success(&listed);
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["events"], json!(["flag.*", "environment.kill"]));
+    assert!(listed[0].get("secret").is_none());
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+
+    app.create_boolean_flag("shop", "checkout").await;
+    assert_eq!(receiver.wait_for(1, Duration::from_secs(20)).await.len(), 1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log =
+            output(admin(&app, home.path()).args(["webhooks", "deliveries", &id, "-p", "shop"]))
+                .await;
+        assert_success(&log);
+        let text = stdout(&log);
+        if text.contains("delivered") {
+            assert!(
+                text.contains("flag.create") && text.contains("200"),
+                "{text}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "never delivered: {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let disabled = output(admin(&app, home.path()).args([
+        "webhooks",
+        "update",
+        &id,
+        "-p",
+        "shop",
+        "--disable",
+    ]))
+    .await;
+    assert_success(&disabled);
+    let one = app
+        .call(
+            Method::GET,
+            &format!("/v1/projects/shop/webhooks/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(one["enabled"], false);
+}

@@ -156,7 +156,7 @@ fn response_schema(spec: &Value, method: &str, template: &str, status: u16) -> V
 }
 
 /// Sends a request and checks the answer against the spec; returns the body.
-async fn check(
+pub(crate) async fn check(
     app: &crate::helpers::TestApp,
     method: reqwest::Method,
     path: &str,

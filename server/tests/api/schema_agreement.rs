@@ -505,6 +505,19 @@ fn routes() -> Vec<Route> {
             format!("{P}/segments/{{name}}"),
             SEGMENT_POOLS,
         ),
+        route(
+            Method::POST,
+            "/v1/projects/shop/webhooks",
+            format!("{P}/webhooks"),
+            WEBHOOK_POOLS,
+        ),
+        // No such webhook: a body that passes validation is answered 404.
+        route(
+            Method::PATCH,
+            "/v1/projects/shop/webhooks/0190b3a4-7c1e-7000-8000-000000000000",
+            format!("{P}/webhooks/{{webhook}}"),
+            WEBHOOK_POOLS,
+        ),
         route(Method::POST, "/v1/tokens", "/v1/tokens".into(), &[]),
         route(
             Method::POST,
@@ -569,6 +582,13 @@ const FLAG_POOLS: Pools = &[
     ("type", || vec![json!("boolean")]),
     ("variants", || {
         vec![json!([{ "key": "on", "value": true }, { "key": "off", "value": false }])]
+    }),
+];
+
+const WEBHOOK_POOLS: Pools = &[
+    ("url", || vec![json!("https://hooks.example.com/in")]),
+    ("events", || {
+        vec![json!(["*"]), json!(["flag.*", "secret.write"])]
     }),
 ];
 

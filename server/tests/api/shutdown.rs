@@ -26,13 +26,13 @@ async fn stopping_the_server_ends_its_background_tasks_before_closing_the_store(
     if with_redis {
         assert_eq!(
             running.count(),
-            5,
-            "revocations, snapshot poller, bus listener, readiness checks, scheduler"
+            6,
+            "revocations, snapshot poller, bus listener, readiness checks, scheduler, webhook deliveries"
         );
     } else {
         assert!(
-            running.count() >= 3,
-            "revocations, the snapshot poller and the scheduler"
+            running.count() >= 4,
+            "revocations, the snapshot poller, the scheduler and webhook deliveries"
         );
     }
 

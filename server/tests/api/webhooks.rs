@@ -509,3 +509,71 @@ mod across_instances {
         }
     }
 }
+
+#[tokio::test]
+async fn webhook_answers_match_the_schemas_the_spec_documents() {
+    use crate::contract::check;
+    let app = spawn_app(Backend::Sqlite).await;
+    shop(&app).await;
+    let receiver = Receiver::up().await;
+    let list = "/v1/projects/{project}/webhooks";
+    let one = "/v1/projects/{project}/webhooks/{webhook}";
+    let created = check(
+        &app,
+        Method::POST,
+        "/v1/projects/shop/webhooks",
+        list,
+        Some(json!({ "url": receiver.url(), "events": ["flag.*"], "description": "bot" })),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap();
+    let path = format!("/v1/projects/shop/webhooks/{id}");
+    check(&app, Method::GET, "/v1/projects/shop/webhooks", list, None).await;
+    check(&app, Method::GET, &path, one, None).await;
+    check(
+        &app,
+        Method::PATCH,
+        &path,
+        one,
+        Some(json!({ "format": "slack" })),
+    )
+    .await;
+    check(
+        &app,
+        Method::POST,
+        &format!("{path}/rotate-secret"),
+        "/v1/projects/{project}/webhooks/{webhook}/rotate-secret",
+        None,
+    )
+    .await;
+    app.create_boolean_flag("shop", "checkout").await;
+    let settled = wait_for_deliveries(&app, id, 1, delivered).await;
+    let deliveries = "/v1/projects/{project}/webhooks/{webhook}/deliveries";
+    check(
+        &app,
+        Method::GET,
+        &format!("{path}/deliveries"),
+        deliveries,
+        None,
+    )
+    .await;
+    check(
+        &app,
+        Method::GET,
+        &format!("{path}/deliveries?status=bogus"),
+        deliveries,
+        None,
+    )
+    .await;
+    let delivery = settled[0]["id"].as_str().unwrap();
+    check(
+        &app,
+        Method::POST,
+        &format!("{path}/deliveries/{delivery}/redeliver"),
+        "/v1/projects/{project}/webhooks/{webhook}/deliveries/{delivery}/redeliver",
+        None,
+    )
+    .await;
+    let missing = "/v1/projects/shop/webhooks/0190b3a4-7c1e-7000-8000-000000000000";
+    check(&app, Method::GET, missing, one, None).await;
+}

@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use super::Format;
 use crate::store::audit::AuditEvent;
+use crate::webhooks::Format;
 
 /// The body of `event` in `format`, serialized once (the signature covers these bytes).
 pub fn body(event: &AuditEvent, format: Format) -> Vec<u8> {

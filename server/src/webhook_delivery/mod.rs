@@ -6,6 +6,11 @@
 //! so a receiver that comes back is not hit by every queued delivery at the same instant),
 //! for `webhooks_retry_window_secs` after the event (24 h by default). A 2xx answer delivers;
 //! anything else, redirects included (they are not followed), is a failed attempt.
+//!
+//! Apart from `crate::webhooks` (the pure values) because it depends on the store, which
+//! depends on those values; [`payload`] builds the bodies from audit rows.
+
+pub mod payload;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,13 +18,13 @@ use std::time::{Duration, Instant};
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use tokio::task::JoinSet;
 
-use super::address::{Blocked, GuardedResolver, is_private};
-use super::{payload, signature};
 use crate::keys::Keyring;
 use crate::settings::WebhookSettings;
 use crate::shutdown::Shutdown;
 use crate::store::webhook_deliveries::{self as deliveries, Attempt, Next, Outgoing};
 use crate::store::{Store, now_micros, webhooks};
+use crate::webhooks::address::{Blocked, GuardedResolver, is_private};
+use crate::webhooks::signature;
 
 /// Most deliveries one instance sends at once.
 const IN_FLIGHT: usize = 16;
