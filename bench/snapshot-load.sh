@@ -7,7 +7,9 @@
 #   MAX_OTHER=0.05 bench/snapshot-load.sh  # stricter about other processes' CPU use (cores)
 #
 # Scenarios: the full snapshot (200), the revalidation (304 on If-None-Match), the precompressed
-# snapshot (Accept-Encoding: gzip), and POST /v1/evaluate of all 200 flags for one context.
+# snapshot (Accept-Encoding: gzip), POST /v1/evaluate of all 200 flags for one context, and
+# OFREP: one flag (POST /ofrep/v1/evaluate/flags/flag-000), every flag (bulk), and the bulk's
+# revalidation (304 on If-None-Match).
 # Prints the median requests/s of the runs and the body sizes; see BENCHMARKS.md.
 set -euo pipefail
 
@@ -62,6 +64,14 @@ PLAIN_BYTES=$(curl -fsS -o /dev/null -w '%{size_download}' -H "$AUTH" "$URL")
 GZIP_BYTES=$(curl -fsS -o /dev/null -w '%{size_download}' -H "$AUTH" -H 'Accept-Encoding: gzip' "$URL")
 EVAL_BYTES=$(curl -fsS -o /dev/null -w '%{size_download}' -X POST -H "$AUTH" \
     -H 'Content-Type: application/json' --data @"$WORK/evaluate.json" "$BASE/v1/evaluate")
+OFREP_ONE_BYTES=$(curl -fsS -o /dev/null -w '%{size_download}' -X POST -H "$AUTH" \
+    -H 'Content-Type: application/json' --data @"$WORK/ofrep.json" "$BASE/ofrep/v1/evaluate/flags/flag-000")
+OFREP_BULK_BYTES=$(curl -fsS -o /dev/null -w '%{size_download}' -X POST -H "$AUTH" \
+    -H 'Content-Type: application/json' --data @"$WORK/ofrep.json" "$BASE/ofrep/v1/evaluate/flags")
+OFREP_ETAG=$(curl -fsS -D - -o /dev/null -X POST -H "$AUTH" -H 'Content-Type: application/json' \
+    --data @"$WORK/ofrep.json" "$BASE/ofrep/v1/evaluate/flags" | tr -d '\r' |
+    awk -F': ' 'tolower($1)=="etag"{print $2}')
+{ cat "$WORK/ofrep.lua"; printf 'wrk.headers["If-None-Match"] = %s\n' "'$OFREP_ETAG'"; } >"$WORK/ofrep304.lua"
 STATUS_304=$(curl -s -o /dev/null -w '%{http_code}' -H "$AUTH" -H "If-None-Match: $ETAG" "$URL")
 [[ "$STATUS_304" == 304 ]] || { echo "expected 304 for If-None-Match, got $STATUS_304" >&2; exit 1; }
 
@@ -112,3 +122,6 @@ row "GET snapshot (200, identity)" "$PLAIN_BYTES" -H "$AUTH" "$URL"
 row "GET snapshot (304 If-None-Match)" 0 -H "$AUTH" -H "If-None-Match: $ETAG" "$URL"
 row "GET snapshot (200, gzip)" "$GZIP_BYTES" -H "$AUTH" -H 'Accept-Encoding: gzip' "$URL"
 row "POST evaluate ($FLAGS flags)" "$EVAL_BYTES" -s "$WORK/evaluate.lua" "$BASE/v1/evaluate"
+row "POST OFREP one flag" "$OFREP_ONE_BYTES" -s "$WORK/ofrep.lua" "$BASE/ofrep/v1/evaluate/flags/flag-000"
+row "POST OFREP bulk ($FLAGS flags)" "$OFREP_BULK_BYTES" -s "$WORK/ofrep.lua" "$BASE/ofrep/v1/evaluate/flags"
+row "POST OFREP bulk (304 If-None-Match)" 0 -s "$WORK/ofrep304.lua" "$BASE/ofrep/v1/evaluate/flags"

@@ -119,6 +119,9 @@ struct CreateArgs {
     /// Team or person responsible for the flag.
     #[arg(long)]
     owner: Option<String>,
+    /// Let client-side keys (`flags:evaluate`: browsers, mobile apps) evaluate the flag.
+    #[arg(long)]
+    client_visible: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -493,6 +496,9 @@ fn create_body(create: &CreateArgs) -> Result<Value> {
     }
     if let Some(owner) = &create.owner {
         body["owner"] = json!(owner);
+    }
+    if create.client_visible {
+        body["client_visible"] = json!(true);
     }
     Ok(body)
 }

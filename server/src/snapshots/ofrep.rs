@@ -53,8 +53,11 @@ struct Prepared {
     key_json: Box<[u8]>,
     client_visible: bool,
     /// Per variant: its name, and `{"key":…,"value":…,"variant":…,"reason":"`.
-    served: Box<[(Box<str>, Box<[u8]>)]>,
+    served: Box<[ServedPiece]>,
 }
+
+/// A variant's name and the answer's prefix when it is served.
+type ServedPiece = (Box<str>, Box<[u8]>);
 
 /// One flag's OFREP answer.
 #[derive(Debug, PartialEq, Eq)]
