@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Shows that the static binary needs nothing from the filesystem, as in a `FROM scratch` image:
-# it runs chrooted in a directory holding only /switchboard, an empty /data, /etc/hosts and
-# /etc/resolv.conf (what a container runtime provides), reaches PostgreSQL by a name from
+# it runs chrooted in a directory holding only /switchboard, an empty /data, and what a
+# container runtime provides (/etc/hosts, /etc/resolv.conf, /dev/null, /dev/random, /dev/urandom), reaches PostgreSQL by a name from
 # /etc/hosts (`postgres`, as compose resolves services) and Redis by a name only DNS knows
 # (`redis.switchboard.svc.cluster.local`, as in Kubernetes), answers its probes, and serves the
 # walkthrough's steps (token, project, environments, config, secret, flag, SDK snapshot) to curl
@@ -29,6 +29,12 @@ say() { printf '== %s\n' "$*"; }
 
 install -m 0755 "$binary" "$root/switchboard"
 install -d -m 0700 "$root/data" "$root/etc"
+# The device nodes every container runtime provides (the random number generator reads
+# /dev/random and /dev/urandom when a static binary cannot reach the getrandom wrapper).
+install -d -m 0755 "$root/dev"
+mknod -m 0666 "$root/dev/null" c 1 3
+mknod -m 0666 "$root/dev/random" c 1 8
+mknod -m 0666 "$root/dev/urandom" c 1 9
 printf '127.0.0.1 localhost postgres\n' > "$root/etc/hosts"
 printf 'nameserver 127.0.0.53\n' > "$root/etc/resolv.conf"
 say "the root holds only: $(cd "$root" && find . -mindepth 1 | sort | tr '\n' ' ')"
@@ -40,6 +46,7 @@ for _ in $(seq 1 50); do grep -q ready "$root/dns.log" && break; sleep 0.1; done
 psql -q -h 127.0.0.1 -U postgres -d test -c "CREATE SCHEMA $schema"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+chroot=$(command -v chroot)
 # Only these variables reach the binary (env -i): nothing from the host leaks in.
 in_root() {
   env -i \
@@ -49,7 +56,7 @@ in_root() {
     REDIS_URL="redis://redis.switchboard.svc.cluster.local:6379" \
     SWITCHBOARD_REDIS_PREFIX="$schema" \
     SWITCHBOARD_SHUTDOWN_TIMEOUT_SECS=10 \
-    chroot "$root" "$@"
+    "$chroot" "$root" "$@"
 }
 
 say "serve (chrooted)"

@@ -66,6 +66,7 @@ impl Deployment {
             .env("SWITCHBOARD_REDIS_PREFIX", &self.redis_prefix)
             .env("SWITCHBOARD_MASTER_KEY", &self.master_key)
             .env("SWITCHBOARD_WORKERS", "2")
+            .env("SWITCHBOARD_LOG", std::env::var("ROLLING_UPDATE_LOG").unwrap_or("info".into()))
             // Far longer than the drain may take: streams must not hold it open.
             .env("SWITCHBOARD_SHUTDOWN_TIMEOUT_SECS", "60")
             .stdout(Stdio::null())
