@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Shows that the static binary needs nothing from the filesystem, as in a `FROM scratch` image:
-# it runs chrooted in a directory holding only /switchboard, an empty /data, /etc/hosts and
-# /etc/resolv.conf (what a container runtime provides), reaches PostgreSQL by a name from
+# it runs chrooted in a directory holding only /switchboard, an empty /data, and what a
+# container runtime provides (/etc/hosts, /etc/resolv.conf, /dev/null, /dev/random, /dev/urandom), reaches PostgreSQL by a name from
 # /etc/hosts (`postgres`, as compose resolves services) and Redis by a name only DNS knows
 # (`redis.switchboard.svc.cluster.local`, as in Kubernetes), answers its probes, and serves the
 # walkthrough's steps (token, project, environments, config, secret, flag, SDK snapshot) to curl
@@ -29,6 +29,15 @@ say() { printf '== %s\n' "$*"; }
 
 install -m 0755 "$binary" "$root/switchboard"
 install -d -m 0700 "$root/data" "$root/etc"
+# The device nodes every container runtime provides (the random number generator reads
+# /dev/random and /dev/urandom when a static binary cannot reach the getrandom wrapper).
+install -d -m 0755 "$root/dev"
+mknod -m 0666 "$root/dev/null" c 1 3
+mknod -m 0666 "$root/dev/random" c 1 8
+mknod -m 0666 "$root/dev/urandom" c 1 9
+# The CA roots the image carries (Dockerfile).
+install -d -m 0755 "$root/etc/ssl/certs"
+cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
 printf '127.0.0.1 localhost postgres\n' > "$root/etc/hosts"
 printf 'nameserver 127.0.0.53\n' > "$root/etc/resolv.conf"
 say "the root holds only: $(cd "$root" && find . -mindepth 1 | sort | tr '\n' ' ')"
@@ -40,20 +49,21 @@ for _ in $(seq 1 50); do grep -q ready "$root/dns.log" && break; sleep 0.1; done
 psql -q -h 127.0.0.1 -U postgres -d test -c "CREATE SCHEMA $schema"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+chroot=$(command -v chroot)
 # Only these variables reach the binary (env -i): nothing from the host leaks in.
-in_root() {
-  env -i \
-    SWITCHBOARD_LISTEN="0.0.0.0:$port" \
-    SWITCHBOARD_DATA_DIR=/data \
-    DATABASE_URL="postgres://postgres@postgres:5432/test?sslmode=disable&options=-c%20search_path%3D$schema" \
-    REDIS_URL="redis://redis.switchboard.svc.cluster.local:6379" \
-    SWITCHBOARD_REDIS_PREFIX="$schema" \
-    SWITCHBOARD_SHUTDOWN_TIMEOUT_SECS=10 \
-    chroot "$root" "$@"
-}
+vars=(
+  SWITCHBOARD_LISTEN="0.0.0.0:$port"
+  SWITCHBOARD_DATA_DIR=/data
+  DATABASE_URL="postgres://postgres@postgres:5432/test?sslmode=disable&options=-c%20search_path%3D$schema"
+  REDIS_URL="redis://redis.switchboard.svc.cluster.local:6379"
+  SWITCHBOARD_REDIS_PREFIX="$schema"
+  SWITCHBOARD_SHUTDOWN_TIMEOUT_SECS=10
+)
+in_root() { env -i "${vars[@]}" "$chroot" "$root" "$@"; }
 
 say "serve (chrooted)"
-in_root /switchboard serve > "$root/serve.log" 2>&1 &
+# A simple command, so that $! is the server itself (env and chroot exec it).
+env -i "${vars[@]}" "$chroot" "$root" /switchboard serve > "$root/serve.log" 2>&1 &
 server_pid=$!
 ready=""
 for _ in $(seq 1 100); do
@@ -77,9 +87,9 @@ call "$P/environments/production/secrets/DB_PASSWORD"
 call -X POST "$P/flags" -d '{"key":"new-checkout","type":"boolean"}'
 call -X POST "$P/environments/production/flags/new-checkout/enable"
 SDK_TOKEN=$(call -X POST "$API/v1/tokens" \
-  -d '{"name":"sdk","scopes":["flags:read","config:read"],"projects":["shop"],"environments":["production"]}' \
+  -d '{"name":"sdk","scopes":["flags:read","config:read"],"projects":["shop"],"environments":["staging","production"],"ttl_seconds":3600}' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-snapshot=$(curl -fsS -H "Authorization: Bearer $SDK_TOKEN" "$API/v1/sdk/snapshot")
+snapshot=$(curl -fsS -H "Authorization: Bearer $SDK_TOKEN" "$API/v1/sdk/snapshot?project=shop&environment=production") || { curl -sS -H "Authorization: Bearer $SDK_TOKEN" "$API/v1/sdk/snapshot?project=shop&environment=production"; exit 1; }
 echo "$snapshot" | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
