@@ -193,7 +193,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(body_limit))
                 // Innermost: it records the answer as the handler wrote it.
                 .wrap(from_fn(api::idempotency::replay))
-                .wrap(from_fn(api::deadline::bound_reads))
+                .wrap(from_fn(api::deadline::bound_requests))
                 .wrap(Compress::default())
                 .wrap(from_fn(telemetry::observe))
                 .wrap(TracingLogger::<RequestSpan>::new())

@@ -176,7 +176,7 @@ async fn change_once(
         },
     )
     .await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(Committed::new(
         StateView {
             flag: key.to_owned(),

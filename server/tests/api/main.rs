@@ -50,3 +50,4 @@ mod stream_tokens;
 mod system;
 mod token_lifetimes;
 mod tokens;
+mod write_outage;
