@@ -43,6 +43,7 @@ mod secret_integrity;
 mod secret_leaks;
 mod secrets;
 mod shutdown;
+mod small_things;
 mod stale_answers;
 mod start;
 mod store;
