@@ -172,7 +172,14 @@ where
             StoreError::Stale { .. } => expected.is_none(),
             other => is_contention(other),
         };
-        if !retry || tries >= WRITE_ATTEMPTS || tokio::time::Instant::now() >= deadline {
+        // Out of time with a race still lost: nothing was applied, and a 412 or 409 would
+        // blame the caller for a conflict it did not ask to detect.
+        if retry && tokio::time::Instant::now() >= deadline {
+            return Err(StoreError::Unavailable(anyhow::anyhow!(
+                "a contended write did not get through within db_timeout_secs"
+            )));
+        }
+        if !retry || tries >= WRITE_ATTEMPTS {
             return Err(match (error, expected) {
                 (StoreError::Conflict, Some(expected)) => StoreError::Stale {
                     expected,
