@@ -109,17 +109,48 @@ impl Error {
 impl fmt::Display for ApiFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let reason = self.status.canonical_reason().unwrap_or("error");
+        let status = self.status.as_u16();
         let detail = self
             .problem
             .as_ref()
             .map(|p| p.detail.as_str())
             .filter(|d| !d.is_empty());
-        match detail {
-            Some(detail) => write!(f, "{} {reason}: {detail}", self.status.as_u16())?,
-            None => write!(f, "the server answered {} {reason}", self.status.as_u16())?,
-        }
-        for error in self.problem.iter().flat_map(|p| &p.errors) {
-            write!(f, "\n  - {}: {}", error.field, error.message)?;
+        let fields: Vec<&FieldError> = self.problem.iter().flat_map(|p| &p.errors).collect();
+        let errors: Vec<String> = fields
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect();
+        // The server's detail of a validation failure repeats its field errors (at times
+        // without the `body.` of the field): each is shown once, on the first line when it is
+        // the only one, as a list otherwise.
+        let repeats = |detail: &str| {
+            fields.iter().all(|e| {
+                let bare = e
+                    .field
+                    .split_once('.')
+                    .filter(|(part, _)| matches!(*part, "body" | "query" | "path" | "header"))
+                    .map_or(e.field.as_str(), |(_, rest)| rest);
+                detail.contains(&format!("{}: {}", e.field, e.message))
+                    || detail.contains(&format!("{bare}: {}", e.message))
+            })
+        };
+        match (detail, errors.as_slice()) {
+            (Some(detail), [only]) if repeats(detail) => write!(f, "{status} {reason}: {only}")?,
+            (Some(detail), [_, _, ..]) if repeats(detail) => {
+                write!(f, "{status} {reason}: {} fields are invalid", errors.len())?;
+                for error in &errors {
+                    write!(f, "\n  - {error}")?;
+                }
+            }
+            (detail, _) => {
+                match detail {
+                    Some(detail) => write!(f, "{status} {reason}: {detail}")?,
+                    None => write!(f, "the server answered {status} {reason}")?,
+                }
+                for error in &errors {
+                    write!(f, "\n  - {error}")?;
+                }
+            }
         }
         match self.status {
             StatusCode::UNAUTHORIZED => write!(
@@ -168,7 +199,7 @@ mod tests {
     }
 
     #[test]
-    fn the_message_shows_the_detail_and_every_field_error() {
+    fn the_message_shows_the_detail_and_every_field_error_once() {
         let problem = Problem {
             detail: "body.percentage: out of range".into(),
             errors: vec![FieldError {
@@ -177,8 +208,30 @@ mod tests {
             }],
         };
         let text = api(422, Some(problem)).to_string();
-        assert!(text.starts_with("422 Unprocessable Entity: body.percentage: out of range"));
-        assert!(text.contains("\n  - body.percentage: out of range"));
+        assert_eq!(
+            text,
+            "422 Unprocessable Entity: body.percentage: out of range"
+        );
+        let field = |field: &str| FieldError {
+            field: field.into(),
+            message: "must be a string".into(),
+        };
+        let problem = Problem {
+            detail: "name: must be a string; description: must be a string".into(),
+            errors: vec![field("body.name"), field("body.description")],
+        };
+        let text = api(422, Some(problem)).to_string();
+        assert_eq!(
+            text,
+            "422 Unprocessable Entity: 2 fields are invalid\n  - body.name: must be a string\n  - \
+             body.description: must be a string"
+        );
+        let problem = Problem {
+            detail: "the request does not fit".into(),
+            errors: vec![field("body.name")],
+        };
+        let text = api(400, Some(problem)).to_string();
+        assert!(text.contains("does not fit\n  - body.name: must be a string"));
         assert_eq!(
             api(502, None).to_string(),
             "the server answered 502 Bad Gateway"

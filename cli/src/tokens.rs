@@ -158,9 +158,33 @@ async fn revoke(client: &Client, out: &Out, id: &str) -> Result<()> {
     let record = client
         .json(Method::DELETE, client.url(&["v1", "tokens", id]), None)
         .await?;
-    out.emit_line(&record, |r: TokenRecord| {
-        format!("revoked token {} ({})", cell(&r.name), cell(&r.id))
+    out.emit_line(&record, |r: Revoked| {
+        let mut text = format!(
+            "revoked token {} ({})",
+            cell(&r.record.name),
+            cell(&r.record.id)
+        );
+        if !r.revoked_with.is_empty() {
+            text.push_str(&format!(
+                "\nand {} token(s) it issued, revoked with it:",
+                r.revoked_with.len()
+            ));
+            for id in &r.revoked_with {
+                text.push_str(&format!("\n  {}", cell(id)));
+            }
+        }
+        text
     })
+}
+
+/// The answer of a revocation: the token, and the tokens it issued (directly or not), which
+/// went with it.
+#[derive(Deserialize)]
+struct Revoked {
+    #[serde(flatten)]
+    record: TokenRecord,
+    #[serde(default)]
+    revoked_with: Vec<String>,
 }
 
 async fn current(client: &Client, out: &Out) -> Result<()> {

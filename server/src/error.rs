@@ -73,6 +73,10 @@ pub enum ApiError {
     Undecryptable(String),
     #[error("the database is unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// The database did not confirm a write's commit in time: it may have been applied. Not
+    /// "failed": the detail says how to learn the outcome.
+    #[error("the outcome of the write is unknown")]
+    OutcomeUnknown(#[source] anyhow::Error),
     /// This instance is at a configured capacity; the detail says which. Retry later (or, for
     /// a stream, poll meanwhile).
     #[error("{0}")]
@@ -161,6 +165,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Undecryptable(_) => "secret-undecryptable",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::OutcomeUnknown(_) => "outcome-unknown",
             ApiError::Overloaded(_) => "overloaded",
             ApiError::TooManyRequests { .. } => "rate-limited",
             ApiError::OAuth { .. } => "oauth",
@@ -191,7 +196,14 @@ impl ApiError {
             }
             ApiError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "store unavailable");
-                "The database is unavailable; retry shortly.".to_owned()
+                "The database is unavailable; nothing was changed; retry shortly.".to_owned()
+            }
+            ApiError::OutcomeUnknown(cause) => {
+                tracing::warn!(error = %cause, "a commit was not confirmed");
+                "The database did not confirm the write in time: it may or may not have been \
+                 applied. Send it again with the same Idempotency-Key to get its outcome, or \
+                 read the resource."
+                    .to_owned()
             }
             other => other.to_string(),
         }
@@ -220,6 +232,7 @@ impl From<StoreError> for ApiError {
                 ApiError::Undecryptable(broken.to_string())
             }
             StoreError::Unavailable(e) => ApiError::Unavailable(e),
+            StoreError::OutcomeUnknown(e) => ApiError::OutcomeUnknown(e),
             StoreError::Other(e) => ApiError::Internal(e),
         }
     }
@@ -261,7 +274,9 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Undecryptable(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Unavailable(_) | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::OutcomeUnknown(_) | ApiError::Overloaded(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::OAuth {
                 error: "temporarily_unavailable",
@@ -297,6 +312,7 @@ impl ResponseError for ApiError {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"switchboard\""));
             }
             ApiError::Unavailable(_)
+            | ApiError::OutcomeUnknown(_)
             | ApiError::OAuth {
                 error: "temporarily_unavailable",
                 ..

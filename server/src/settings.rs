@@ -52,7 +52,8 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_max_connections: u32,
 
-    /// Seconds to wait for a database connection before answering 503.
+    /// Seconds a request waits for the database before answering 503 (every request answers
+    /// within this plus a second).
     #[arg(long, env = "SWITCHBOARD_DB_TIMEOUT_SECS", default_value_t = 5, global = true,
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub db_timeout_secs: u64,

@@ -226,7 +226,7 @@ impl Application {
                 .app_data(cors.clone())
                 // Innermost: it records the answer as the handler wrote it.
                 .wrap(from_fn(api::idempotency::replay))
-                .wrap(from_fn(api::deadline::bound_reads))
+                .wrap(from_fn(api::deadline::bound_requests))
                 .wrap(from_fn(crate::draining::close_when_draining))
                 .wrap(Compress::default())
                 .wrap(from_fn(api::cors::cors))

@@ -13,6 +13,7 @@ use crate::redis_connection::Redis;
 use crate::settings::Settings;
 use crate::snapshots::Snapshots;
 use crate::store::Store;
+use crate::store::write_scope::WriteScope;
 use crate::telemetry::Metrics;
 
 /// What every handler can reach; one instance shared by all workers.
@@ -44,20 +45,48 @@ impl AppState {
     /// The post-commit step: refreshes this instance's snapshots for what changed (which
     /// announces it on the bus), then hands out the write's result. Never fails: a failed
     /// reload is logged and the revision poller converges.
+    ///
+    /// Bounded by the request's deadline (`store::write_scope`): the write is applied and its
+    /// answer comes from the write itself, so a database that goes silent right after the
+    /// commit must not hold the answer; the reload then finishes in the background (or the
+    /// revision poller catches up). A write parked for its `Idempotency-Key` outcome is not
+    /// committed yet: its follow-up waits for the commit (`api::idempotency`).
     pub async fn publish<T>(&self, committed: Committed<T>) -> T {
         let (value, changed) = committed.into_parts();
-        match &changed {
-            Changed::Nothing => {}
-            Changed::Project(project) => self.snapshots.reload_project(project).await,
-            Changed::Environment {
-                project,
-                environment,
-            } => {
-                self.snapshots
-                    .reload_environment(project, environment)
-                    .await;
-            }
+        match WriteScope::current() {
+            Some(scope) if scope.defer(changed.clone()) => {}
+            _ => self.follow_up(vec![changed]).await,
         }
         value
+    }
+
+    /// Runs the follow-ups of committed writes, within the request's deadline if there is one.
+    pub async fn follow_up(&self, changes: Vec<Changed>) {
+        if changes.iter().all(|c| *c == Changed::Nothing) {
+            return;
+        }
+        let snapshots = self.snapshots.clone();
+        let reload = async move {
+            for changed in changes {
+                match &changed {
+                    Changed::Nothing => {}
+                    Changed::Project(project) => snapshots.reload_project(project).await,
+                    Changed::Environment {
+                        project,
+                        environment,
+                    } => snapshots.reload_environment(project, environment).await,
+                }
+            }
+        };
+        let Some(deadline) = WriteScope::current().map(|scope| scope.deadline()) else {
+            return reload.await;
+        };
+        let reloading = tokio::spawn(reload);
+        if tokio::time::timeout_at(deadline, reloading).await.is_err() {
+            tracing::warn!(
+                "the snapshot reload after a write outlasted db_timeout_secs; answering \
+                 meanwhile (the reload goes on; the revision poller is the fallback)"
+            );
+        }
     }
 }

@@ -14,6 +14,11 @@
 //!   resource); elsewhere the header is ignored (`/v1/tokens` answers carry a token, which is
 //!   never written to the database).
 //!
+//! The outcome is recorded in the write's own transaction (`store::write_scope`): the write
+//! and its recorded answer commit together or not at all, so a retry after an outage that
+//! swallowed the answer replays exactly what the first request answered, and a write whose
+//! commit failed runs again.
+//!
 //! Nothing secret is stored: the caller and the request are SHA-256 digests keyed by the token
 //! (a secret value in a body cannot be guessed from them without it), and an answer marked
 //! `Cache-Control: no-store` is never recorded.
@@ -24,12 +29,14 @@ use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, ResponseError, web};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::StoreError;
 use crate::store::idempotency::{self, Claim, Claimed, Outcome};
+use crate::store::write_scope::{Ending, WriteScope};
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -98,7 +105,7 @@ pub async fn replay(
         ]),
     };
     req.set_payload(body.into());
-    match idempotency::claim(&state.store, &claim).await {
+    match idempotency::claim(&state.store, &claim, state.settings.db_timeout()).await {
         Ok(Claimed::Fresh) => {}
         Ok(Claimed::Replay(outcome)) => return Ok(req.into_response(replayed(&outcome))),
         Ok(Claimed::Mismatch) => {
@@ -119,21 +126,49 @@ pub async fn replay(
         Err(error) => return Ok(req.error_response(ApiError::from(error))),
     }
 
+    // From here on the request's writes wait for their outcome, to commit with it.
+    let scope = WriteScope::current();
+    if let Some(scope) = &scope {
+        scope.hold_for(claim.clone());
+    }
     let response = next.call(req).await?;
     let status = response.status();
-    let keeps = !status.is_server_error()
-        && ![
+    let failed = status.is_server_error()
+        || [
             StatusCode::UNAUTHORIZED,
             StatusCode::REQUEST_TIMEOUT,
             StatusCode::TOO_MANY_REQUESTS,
         ]
-        .contains(&status)
-        && !no_store(response.headers());
-    if !keeps {
+        .contains(&status);
+    if failed || no_store(response.headers()) {
+        // Not an outcome to replay: a failed answer rolls back what the request wrote; an
+        // answer that must not be stored lets the write commit without it. Either way the
+        // key is given back.
+        let ending = if failed {
+            Ending::Abandon
+        } else {
+            Ending::Commit
+        };
+        let finished = match &scope {
+            Some(scope) => scope.finish(ending).await,
+            None => Ok(None),
+        };
         if let Err(error) = idempotency::release(&state.store, &claim).await {
             tracing::warn!(error = %error, "an Idempotency-Key claim could not be released");
         }
-        return Ok(response.map_into_boxed_body());
+        return match finished {
+            Ok(follow_ups) => {
+                state.follow_up(follow_ups.unwrap_or_default()).await;
+                Ok(response.map_into_boxed_body())
+            }
+            Err(error) => {
+                let (request, _) = response.into_parts();
+                Ok(ServiceResponse::new(
+                    request,
+                    ApiError::from(error).error_response(),
+                ))
+            }
+        };
     }
     let (request, response) = response.into_parts();
     let (head, body) = response.into_parts();
@@ -153,10 +188,45 @@ pub async fn replay(
         content_type: header_text(header::CONTENT_TYPE),
         body: String::from_utf8_lossy(&bytes).into_owned(),
     };
-    // The write is done and answered whatever happens here; a lost record only means that a
-    // retry with this key runs again once the in-flight claim expires.
-    if let Err(error) = idempotency::record(&state.store, &claim, &outcome).await {
-        tracing::warn!(error = %error, "an Idempotency-Key outcome could not be recorded");
+    let finished = match &scope {
+        Some(scope) => scope.finish(Ending::Record(&outcome)).await,
+        None => Ok(None),
+    };
+    match finished {
+        // The write and its outcome are committed; the follow-up it deferred runs now.
+        Ok(Some(follow_ups)) => state.follow_up(follow_ups).await,
+        // Nothing was written (a refusal, a 404): the outcome is recorded on its own, and
+        // answered only once recorded, so that every answer given to a key is the one its
+        // retries get. Unrecorded, the answer is the failure (nothing was changed).
+        Ok(None) => {
+            if let Err(error) = idempotency::record(state.store.pool(), &claim, &outcome).await {
+                if let Err(error) = idempotency::release(&state.store, &claim).await {
+                    tracing::warn!(error = %error, "an Idempotency-Key claim could not be released");
+                }
+                return Ok(ServiceResponse::new(
+                    request,
+                    ApiError::from(error).error_response(),
+                ));
+            }
+        }
+        // The write may have committed with its outcome: the key stays claimed, and a retry
+        // finds either the outcome or, once the claim expires, runs again.
+        Err(error @ StoreError::OutcomeUnknown(_)) => {
+            return Ok(ServiceResponse::new(
+                request,
+                ApiError::from(error).error_response(),
+            ));
+        }
+        // Not committed: the answer becomes the failure, and the key is given back.
+        Err(error) => {
+            if let Err(error) = idempotency::release(&state.store, &claim).await {
+                tracing::warn!(error = %error, "an Idempotency-Key claim could not be released");
+            }
+            return Ok(ServiceResponse::new(
+                request,
+                ApiError::from(error).error_response(),
+            ));
+        }
     }
     Ok(ServiceResponse::new(
         request,

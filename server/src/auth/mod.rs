@@ -186,7 +186,7 @@ impl TokenService {
         let mut tx = self.store.begin_write().await?;
         let issued = self.sign(actor, request)?;
         tokens::insert(&mut tx, actor, &issued.0).await?;
-        tx.commit().await?;
+        crate::store::write_scope::commit(tx).await?;
         Ok(issued)
     }
 

@@ -179,7 +179,7 @@ async fn attempt(
             },
         )
         .await?;
-        tx.commit().await?;
+        crate::store::write_scope::commit(tx).await?;
         Ok::<_, StoreError>(Some((record, jwt)))
     }
     .await
@@ -305,7 +305,7 @@ async fn record_refusal(state: &AppState, actor: &Actor, stopped: &Stopped) {
             },
         )
         .await?;
-        tx.commit().await?;
+        crate::store::write_scope::commit(tx).await?;
         Ok::<(), StoreError>(())
     }
     .await;

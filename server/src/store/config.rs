@@ -326,7 +326,7 @@ async fn change_once(
         .await?;
     }
     let after = resolve(&mut tx, &id).await?.remove(&change.key);
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     // Child environments inherit the value: the whole project's snapshots may change.
     Ok(Committed::new(after, Changed::project(project)))
 }

@@ -182,7 +182,7 @@ pub async fn create(
         },
     )
     .await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     // A new environment with a parent serves what it inherits from its first request on.
     Ok(Committed::new(created, Changed::project(project)))
 }
@@ -272,7 +272,7 @@ pub async fn update(
         },
     )
     .await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     // A new parent changes what this environment and its children inherit.
     let changed = if patch.parent.is_some() {
         Changed::project(project)
@@ -331,7 +331,7 @@ pub async fn delete(
         },
     )
     .await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     // The project's snapshots drop the deleted environment's entry.
     Ok(Committed::new((), Changed::project(project)))
 }

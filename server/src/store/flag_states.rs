@@ -119,7 +119,7 @@ async fn change_once(
 ) -> StoreResult<Committed<StateView>> {
     let mut tx = store.begin_write().await?;
     let (committed, _before) = change_in(&mut tx, actor, project, env, key, intent, change).await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(committed)
 }
 

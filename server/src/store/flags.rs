@@ -126,7 +126,7 @@ pub async fn create(
         },
     )
     .await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(Committed::new(flag, Changed::project(project)))
 }
 
@@ -247,7 +247,7 @@ async fn update_once(
         },
     )
     .await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(Committed::new(after, Changed::project(project)))
 }
 
@@ -287,6 +287,6 @@ pub async fn delete(
         },
     )
     .await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(Committed::new((), Changed::project(project)))
 }

@@ -12,11 +12,19 @@ use super::{Store, StoreError, StoreResult, now_micros};
 /// How long an outcome is replayed (the common convention: 24 hours).
 pub const RETENTION_MICROS: i64 = 24 * 60 * 60 * 1_000_000;
 
-/// How long an in-flight claim holds its key: longer than a write may take (versioned writes
-/// give up after `db_timeout_secs`). A claim older than this belongs to a request that never
-/// finished (its instance died, or its connection was dropped mid-write); a retry takes the key
-/// over and runs the request again, as it would without a key.
-pub const IN_FLIGHT_MICROS: i64 = 60 * 1_000_000;
+/// How long an in-flight claim holds its key: longer than a request may take. Every request
+/// answers within `db_timeout_secs` plus a second (`api::deadline`), so a claim older than
+/// `db_timeout_secs` plus this slack (room for the clocks of several instances to differ)
+/// belongs to a request that was cut off (a database outage) or never finished (its instance
+/// died); a retry takes the key over and runs the request again, as it would without a key.
+/// A cut-off write was rolled back; a write whose commit was in flight commits together with
+/// its outcome or not at all (`store::write_scope`), and until it ends it holds the claim's row,
+/// so the retry's take-over waits for it on PostgreSQL instead of applying the write twice.
+pub const IN_FLIGHT_SLACK: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn in_flight_micros(db_timeout: std::time::Duration) -> i64 {
+    i64::try_from((db_timeout + IN_FLIGHT_SLACK).as_micros()).unwrap_or(i64::MAX)
+}
 
 /// Who asked what: digests only (the token and the body are never stored).
 #[derive(Debug, Clone)]
@@ -51,7 +59,11 @@ pub enum Claimed {
 
 /// Claims `claim.key` for this caller, or returns what an earlier request with it left.
 #[tracing::instrument(skip_all)]
-pub async fn claim(store: &Store, claim: &Claim) -> StoreResult<Claimed> {
+pub async fn claim(
+    store: &Store,
+    claim: &Claim,
+    db_timeout: std::time::Duration,
+) -> StoreResult<Claimed> {
     let now = now_micros();
     // Expired outcomes and abandoned claims give the key back.
     sqlx::query(
@@ -61,7 +73,7 @@ pub async fn claim(store: &Store, claim: &Claim) -> StoreResult<Claimed> {
     .bind(claim.caller.clone())
     .bind(claim.key.clone())
     .bind(now - RETENTION_MICROS)
-    .bind(now - IN_FLIGHT_MICROS)
+    .bind(now - in_flight_micros(db_timeout))
     .execute(store.pool())
     .await?;
     let inserted = sqlx::query(
@@ -109,9 +121,14 @@ pub async fn claim(store: &Store, claim: &Claim) -> StoreResult<Claimed> {
     }))
 }
 
-/// Stores the answer of the request that holds the claim.
+/// Stores the answer of the request that holds the claim: inside the write's own transaction
+/// when the request wrote (`store::write_scope`), so that the two commit together.
 #[tracing::instrument(skip_all)]
-pub async fn record(store: &Store, claim: &Claim, outcome: &Outcome) -> StoreResult<()> {
+pub async fn record<'c>(
+    executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    claim: &Claim,
+    outcome: &Outcome,
+) -> StoreResult<()> {
     sqlx::query(
         "UPDATE idempotency_keys SET status = $1, etag = $2, location = $3, content_type = $4, \
          body = $5 WHERE caller = $6 AND key = $7 AND status = 0",
@@ -123,7 +140,7 @@ pub async fn record(store: &Store, claim: &Claim, outcome: &Outcome) -> StoreRes
     .bind(outcome.body.clone())
     .bind(claim.caller.clone())
     .bind(claim.key.clone())
-    .execute(store.pool())
+    .execute(executor)
     .await?;
     Ok(())
 }

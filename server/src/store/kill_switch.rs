@@ -82,7 +82,7 @@ pub async fn set_kill(
         .await?;
     }
     let view = kill_view(&mut tx, &environment_id, env).await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(Committed::new(view, Changed::environment(project, env)))
 }
 

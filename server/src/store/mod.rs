@@ -21,6 +21,7 @@ pub mod kill_switch;
 pub mod leases;
 mod lookup;
 pub mod oidc;
+mod migrations;
 pub mod projects;
 pub mod promotion;
 pub mod release_plans;
@@ -33,18 +34,15 @@ pub mod snapshots;
 pub mod tokens;
 pub mod webhook_deliveries;
 pub mod webhooks;
+pub mod write_scope;
 
 use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyPool, Transaction};
 
 use crate::settings::Settings;
-
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
 
 /// Which database is behind the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +88,9 @@ pub enum StoreError {
     Stale { expected: i64, current: i64 },
     #[error("the database is unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// The connection failed with a `COMMIT` in flight: the write may or may not be applied.
+    #[error("the database did not confirm the write")]
+    OutcomeUnknown(#[source] anyhow::Error),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -102,10 +103,13 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.code().as_deref().is_some_and(is_unavailable_state) => {
                 Self::Unavailable(error.into())
             }
+            // A protocol error is a connection that broke mid-conversation, e.g. a proxy or
+            // pooler in front of a database that is down closing it during the handshake.
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
             | sqlx::Error::WorkerCrashed => Self::Unavailable(error.into()),
             _ => Self::Other(anyhow::Error::new(error)),
         }
@@ -146,10 +150,10 @@ const WRITE_ATTEMPTS: u32 = 40;
 ///   it reads the winner's version and answers the precondition failure (412), never 409.
 ///
 /// Retrying is bounded in attempts, with a short random pause that spreads the contenders, and
-/// the whole write in time: `db_timeout_secs` (the pool's acquire timeout). A database that
-/// stopped answering without closing its connections would otherwise hold the request for as
-/// long as TCP takes to notice (minutes); past the bound the transaction is dropped (rolled
-/// back) and the caller gets a 503 to retry, safely with an `Idempotency-Key`.
+/// in time: no attempt starts after the request's deadline (`db_timeout_secs`, see
+/// `write_scope`). An attempt in flight is not cut here: the request's deadline
+/// (`api::deadline`) does that, and only before the commit, so that a committed write is never
+/// answered as failed.
 pub(crate) async fn retrying<T, F, Fut>(
     store: &Store,
     expected: Option<i64>,
@@ -159,23 +163,29 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = StoreResult<T>>,
 {
-    let deadline = tokio::time::Instant::now() + store.pool.options().get_acquire_timeout();
+    let deadline = write_scope::WriteScope::current()
+        .map(|scope| scope.deadline())
+        .unwrap_or_else(|| {
+            tokio::time::Instant::now() + store.pool.options().get_acquire_timeout()
+        });
     let mut tries = 0;
     loop {
         tries += 1;
-        let error = match tokio::time::timeout_at(deadline, attempt()).await {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(error)) => error,
-            Err(_) => {
-                return Err(StoreError::Unavailable(anyhow::anyhow!(
-                    "the database did not complete the write within db_timeout_secs"
-                )));
-            }
+        let error = match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
         };
         let retry = match &error {
             StoreError::Stale { .. } => expected.is_none(),
             other => is_contention(other),
         };
+        // Out of time with a race still lost: nothing was applied, and a 412 or 409 would
+        // blame the caller for a conflict it did not ask to detect.
+        if retry && tokio::time::Instant::now() >= deadline {
+            return Err(StoreError::Unavailable(anyhow::anyhow!(
+                "a contended write did not get through within db_timeout_secs"
+            )));
+        }
         if !retry || tries >= WRITE_ATTEMPTS {
             return Err(match (error, expected) {
                 (StoreError::Conflict, Some(expected)) => StoreError::Stale {
@@ -318,11 +328,7 @@ impl Store {
 
     /// Applies pending migrations (idempotent; safe with several instances starting at once).
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator
+        migrations::migrator(self.backend)?
             .run(&self.pool)
             .await
             .context("applying database migrations")
@@ -339,6 +345,7 @@ impl Store {
     /// IMMEDIATE`): a deferred transaction that reads and then writes can fail at once with
     /// `SQLITE_BUSY` instead of waiting its turn.
     pub async fn begin_write(&self) -> StoreResult<Transaction<'static, Any>> {
+        write_scope::before_begin().await?;
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,

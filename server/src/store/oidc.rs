@@ -98,7 +98,7 @@ pub async fn create(
     .execute(&mut *tx)
     .await?;
     audit_change(&mut tx, actor, "oidc_policy.create", &policy, None).await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(policy)
 }
 
@@ -134,7 +134,7 @@ pub async fn replace(
         ..before.clone()
     };
     audit_change(&mut tx, actor, "oidc_policy.update", &after, Some(&before)).await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(after)
 }
 
@@ -160,7 +160,7 @@ pub async fn delete(store: &Store, actor: &Actor, project: &str, name: &str) -> 
         },
     )
     .await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(())
 }
 

@@ -75,7 +75,7 @@ pub async fn create(
         },
     )
     .await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(project)
 }
 
@@ -174,7 +174,7 @@ pub async fn update(
         },
     )
     .await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(after)
 }
 
@@ -236,6 +236,6 @@ pub async fn delete(store: &Store, actor: &Actor, name: &str, confirmed: bool) -
         },
     )
     .await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(())
 }

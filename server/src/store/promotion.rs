@@ -240,6 +240,6 @@ async fn promote_once(
         },
     )
     .await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(Committed::new(promotion, Changed::project(project)))
 }

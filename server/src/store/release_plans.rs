@@ -230,7 +230,7 @@ pub async fn create(
     )
     .await?;
     let plan = fetch(&mut tx, &id).await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(plan)
 }
 
@@ -384,7 +384,7 @@ pub async fn transition(
         .await?;
     }
     let moved = fetch(&mut tx, &plan.id).await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(Committed::new(moved, changed))
 }
 

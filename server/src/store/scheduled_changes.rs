@@ -172,7 +172,7 @@ pub async fn create(
         },
     )
     .await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(schedule)
 }
 
@@ -255,7 +255,7 @@ pub async fn cancel(store: &Store, actor: &Actor, schedule: &Schedule) -> StoreR
     )
     .await?;
     let cancelled = fetch(&mut tx, &schedule.id).await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(cancelled)
 }
 
@@ -315,7 +315,7 @@ pub async fn apply(store: &Store, schedule: &Schedule) -> StoreResult<Option<Com
             )
             .await?;
             let failed = fetch(&mut tx, &schedule.id).await?;
-            tx.commit().await?;
+            super::write_scope::commit(tx).await?;
             Ok(Some(Committed::new(failed, Changed::Nothing)))
         }
         Err(other) => Err(other),
@@ -383,7 +383,7 @@ async fn apply_once(
     )
     .await?;
     let applied = fetch(&mut tx, &schedule.id).await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(Some(Committed::new(
         applied,
         Changed::environment(&schedule.project, &schedule.environment),

@@ -202,7 +202,7 @@ async fn write_once(
         },
     )
     .await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(SecretMeta {
         name: name.to_owned(),
         version: next,
@@ -577,7 +577,7 @@ pub async fn delete(
         },
     )
     .await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(())
 }
 

@@ -97,7 +97,7 @@ pub async fn create(
         },
     )
     .await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(Committed::new(created, Changed::project(project)))
 }
 
@@ -188,7 +188,7 @@ async fn update_once(
         },
     )
     .await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(Committed::new(after, Changed::project(project)))
 }
 
@@ -247,7 +247,7 @@ pub async fn delete(
         },
     )
     .await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(Committed::new((), Changed::project(project)))
 }
 

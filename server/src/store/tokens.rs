@@ -169,17 +169,13 @@ pub async fn insert(
     )
     .execute(&mut *conn)
     .await?;
-    audit::append(
+    record_token_event(
         conn,
         actor,
-        Change {
-            action: "token.issue",
-            project: None,
-            environment: None,
-            target: format!("token/{}", record.id),
-            before: None,
-            after: Some(record.audit_view()),
-        },
+        record,
+        "token.issue",
+        None,
+        Some(record.audit_view()),
     )
     .await
 }
@@ -247,7 +243,7 @@ pub async fn revoke(store: &Store, actor: &Actor, id: &str) -> StoreResult<Vec<T
             revoked.push(child);
         }
     }
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(revoked)
 }
 
@@ -266,19 +262,61 @@ async fn mark_revoked(
         .execute(&mut *conn)
         .await?;
     record.revoked_at = Some(now);
-    audit::append(
+    let after = because.map(|issuer| json!({ "revoked_with": format!("token/{issuer}") }));
+    record_token_event(
         conn,
         actor,
-        Change {
-            action: "token.revoke",
-            project: None,
-            environment: None,
-            target: format!("token/{}", record.id),
-            before: Some(record.audit_view()),
-            after: because.map(|issuer| json!({ "revoked_with": format!("token/{issuer}") })),
-        },
+        record,
+        "token.revoke",
+        Some(record.audit_view()),
+        after,
     )
     .await
+}
+
+/// Appends a token's audit event once per place the token reaches: per project it names, and
+/// per environment when it names environments, so that `GET /v1/audit?project=…` finds it and
+/// a reader limited to other environments does not. A token for all projects is an event
+/// outside projects (only readers of all projects see it).
+async fn record_token_event(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    record: &TokenRecord,
+    action: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> StoreResult<()> {
+    let projects: Vec<Option<String>> = match &record.projects {
+        Access::All => vec![None],
+        Access::Only(names) => names.iter().map(|n| Some(n.to_string())).collect(),
+    };
+    let environments: Vec<Option<String>> = match &record.environments {
+        Access::All => vec![None],
+        Access::Only(names) => names.iter().map(|n| Some(n.to_string())).collect(),
+    };
+    let mut records = Vec::new();
+    for project in &projects {
+        // Environments are only meaningful inside a project.
+        let environments = if project.is_some() {
+            environments.as_slice()
+        } else {
+            &[None]
+        };
+        for environment in environments {
+            records.push(audit::Record::new(
+                actor,
+                Change {
+                    action,
+                    project: project.as_deref(),
+                    environment: environment.as_deref(),
+                    target: format!("token/{}", record.id),
+                    before: before.clone(),
+                    after: after.clone(),
+                },
+            ));
+        }
+    }
+    audit::insert(conn, &records).await
 }
 
 /// Revoked tokens that have not expired yet (id and expiry): what every instance must refuse

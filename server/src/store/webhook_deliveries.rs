@@ -212,7 +212,7 @@ pub async fn record(
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(updated == 1)
 }
 

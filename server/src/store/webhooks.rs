@@ -150,7 +150,7 @@ pub async fn create(
         },
     )
     .await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok((endpoint, secret))
 }
 
@@ -236,7 +236,7 @@ pub async fn update(
         },
     )
     .await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(after)
 }
 
@@ -275,7 +275,7 @@ pub async fn delete(store: &Store, actor: &Actor, project: &str, id: &str) -> St
         },
     )
     .await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     Ok(())
 }
 
@@ -317,7 +317,7 @@ pub async fn rotate_secret(
         },
     )
     .await?;
-    tx.commit().await?;
+    super::write_scope::commit(tx).await?;
     let endpoint = Endpoint {
         updated_at: format_micros(now),
         ..endpoint

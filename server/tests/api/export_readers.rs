@@ -2,9 +2,10 @@
 //! hostile value must come back byte for byte or be refused by key, and sourcing must never run
 //! anything. The readers are pinned in `tests/readers/` (installed by its `install.sh`); one
 //! that is missing is skipped with a note, or fails the test when `SWITCHBOARD_TEST_REQUIRE`
-//! contains `readers`, as CI sets it. godotenv and docker compose are not among them: neither
-//! Go nor the compose plugin is available where these tests run, so what the export refuses
-//! for them comes from reading their parsers (see `dotenv_quote` in `server/src/export.rs`).
+//! contains `readers`, as CI sets it. godotenv (Go) is read with a small program built from
+//! Debian's package of it (`tests/readers/read_go`). docker compose's `env_file` is not among
+//! them: the compose plugin is not available where these tests run, so what the export refuses
+//! for it comes from reading its parser (see `dotenv_quote` in `server/src/export.rs`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -101,6 +102,10 @@ fn readers() -> Vec<(&'static str, Option<ReadFn>)> {
             })
         })
     };
+    let go_reader = dir.join("read_go/read_go");
+    let godotenv = go_reader
+        .exists()
+        .then(|| -> ReadFn { Box::new(move |file| json_of(Command::new(&go_reader).arg(file))) });
     let dotenvy: ReadFn = Box::new(|file| {
         dotenvy::from_path_iter(file)
             .unwrap()
@@ -112,6 +117,7 @@ fn readers() -> Vec<(&'static str, Option<ReadFn>)> {
         ("python-dotenv", python_dotenv),
         ("dotenv (npm)", node("default")),
         ("dotenv (npm, fast parser)", node("fast")),
+        ("godotenv", godotenv),
     ];
     for shell in SHELLS {
         readers.push((

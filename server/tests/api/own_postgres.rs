@@ -77,6 +77,11 @@ impl OwnPostgres {
         );
     }
 
+    /// Starts the stopped cluster again (the database comes back after an outage).
+    pub fn restart(&self) {
+        self.start_server();
+    }
+
     fn start_server(&self) {
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
