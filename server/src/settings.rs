@@ -380,8 +380,7 @@ impl Settings {
             bail!("REDIS_URL must start with redis:// or rediss://");
         }
         for origin in &self.cors_origins {
-            crate::api::cors::parse_origin(origin)
-                .map_err(|e| anyhow::anyhow!("SWITCHBOARD_CORS_ORIGINS: {e}"))?;
+            check_origin(origin).map_err(|e| anyhow::anyhow!("SWITCHBOARD_CORS_ORIGINS: {e}"))?;
         }
         if self.scheduler_lease_ms < 2 * self.scheduler_tick_ms {
             bail!(
@@ -478,6 +477,23 @@ impl WebhookSettings {
         }
         Ok(())
     }
+}
+
+/// Checks one origin of `SWITCHBOARD_CORS_ORIGINS`: `scheme://host[:port]`, nothing after it.
+/// Here rather than in `api::cors` so that settings depend on no part of the API.
+pub fn check_origin(origin: &str) -> Result<(), String> {
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(|| "an origin starts with https:// or http://".to_owned())?;
+    let valid_host = !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if !valid_host {
+        return Err("an origin is scheme://host[:port], without a path or a trailing slash".into());
+    }
+    Ok(())
 }
 
 /// Finds the config file named on the command line or in the environment, before clap runs.

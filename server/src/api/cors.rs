@@ -25,19 +25,9 @@ const MAX_AGE: &str = "600";
 const ALLOW_HEADERS: &str = "authorization, x-api-key, content-type, if-none-match";
 const EXPOSE_HEADERS: &str = "etag, retry-after, x-switchboard-stale";
 
-/// Checks one configured origin: `scheme://host[:port]`, nothing after it.
+/// One configured origin as a header value (checked by [`crate::settings::check_origin`]).
 pub fn parse_origin(origin: &str) -> Result<HeaderValue, String> {
-    let rest = origin
-        .strip_prefix("https://")
-        .or_else(|| origin.strip_prefix("http://"))
-        .ok_or_else(|| "an origin starts with https:// or http://".to_owned())?;
-    let valid_host = !rest.is_empty()
-        && rest
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
-    if !valid_host {
-        return Err("an origin is scheme://host[:port], without a path or a trailing slash".into());
-    }
+    crate::settings::check_origin(origin)?;
     HeaderValue::from_str(origin).map_err(|_| "an origin must be ASCII".to_owned())
 }
 

@@ -187,6 +187,26 @@ pub struct PageQuery {
     pub cursor: Option<String>,
 }
 
+/// The query of lists that always fit in one page (at most 200 items, `next_cursor` always
+/// null): any cursor is one this server never issued, and says so instead of being ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinglePageQuery {
+    pub cursor: Option<String>,
+}
+
+impl SinglePageQuery {
+    pub fn check(&self) -> Result<(), ApiError> {
+        match self.cursor {
+            Some(_) => Err(ApiError::bad_request(
+                "query.cursor",
+                "not a cursor this server issued",
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
 

@@ -6,9 +6,9 @@
 use actix_web::http::{Method, header};
 use actix_web::{HttpResponse, web};
 
-use super::extract::Page;
+use super::extract::{Page, SinglePageQuery};
 use super::path::{Env, FlagKeyParam, Project, ResourceId, TypedPath};
-use super::{Routes, ValidJson};
+use super::{Routes, ValidJson, ValidQuery};
 use crate::auth::{Authorized, scope};
 use crate::delivery::lifecycle::{self, Clock, Command};
 use crate::delivery::model::{PlanBody, PlanSpec};
@@ -44,7 +44,9 @@ async fn list(
     _auth: Authorized<scope::FlagsRead>,
     state: web::Data<AppState>,
     TypedPath((project, env, key)): FlagPath,
+    ValidQuery(query): ValidQuery<SinglePageQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    query.check()?;
     let plans = release_plans::list(&state.store, &project, &env, &key, LIST_LIMIT).await?;
     Ok(HttpResponse::Ok().json(Page {
         items: plans.iter().map(Plan::view).collect(),

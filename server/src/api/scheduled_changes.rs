@@ -7,9 +7,9 @@ use actix_web::http::{Method, header};
 use actix_web::{HttpResponse, web};
 
 use super::Routes;
-use super::ValidJson;
-use super::extract::Page;
+use super::extract::{Page, SinglePageQuery};
 use super::path::{Env, FlagKeyParam, Project, ResourceId, TypedPath};
+use super::{ValidJson, ValidQuery};
 use crate::auth::{Authorized, scope};
 use crate::delivery::model::{ScheduleBody, ScheduleSpec};
 use crate::error::ApiError;
@@ -50,7 +50,9 @@ async fn list_environment(
     _auth: Authorized<scope::FlagsRead>,
     state: web::Data<AppState>,
     TypedPath((project, env)): TypedPath<(Project, Env)>,
+    ValidQuery(query): ValidQuery<SinglePageQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    query.check()?;
     let schedules = scheduled_changes::list(&state.store, &project, &env, None, LIST_LIMIT).await?;
     Ok(HttpResponse::Ok().json(page(&schedules)))
 }
@@ -60,7 +62,9 @@ async fn list(
     _auth: Authorized<scope::FlagsRead>,
     state: web::Data<AppState>,
     TypedPath((project, env, key)): FlagPath,
+    ValidQuery(query): ValidQuery<SinglePageQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    query.check()?;
     let schedules =
         scheduled_changes::list(&state.store, &project, &env, Some(&key), LIST_LIMIT).await?;
     Ok(HttpResponse::Ok().json(page(&schedules)))

@@ -117,6 +117,14 @@ const ROWS: &[(&str, &str, Needs)] = &[
     ("GET", "/v1/projects/{project}/oidc-policies/{policy}", Scope("admin")),
     ("PUT", "/v1/projects/{project}/oidc-policies/{policy}", Scope("admin")),
     ("DELETE", "/v1/projects/{project}/oidc-policies/{policy}", Scope("admin")),
+    ("GET", "/v1/projects/{project}/webhooks", Everywhere("admin")),
+    ("POST", "/v1/projects/{project}/webhooks", Everywhere("admin")),
+    ("GET", "/v1/projects/{project}/webhooks/{webhook}", Everywhere("admin")),
+    ("PATCH", "/v1/projects/{project}/webhooks/{webhook}", Everywhere("admin")),
+    ("DELETE", "/v1/projects/{project}/webhooks/{webhook}", Everywhere("admin")),
+    ("POST", "/v1/projects/{project}/webhooks/{webhook}/rotate-secret", Everywhere("admin")),
+    ("GET", "/v1/projects/{project}/webhooks/{webhook}/deliveries", Everywhere("admin")),
+    ("POST", "/v1/projects/{project}/webhooks/{webhook}/deliveries/{delivery}/redeliver", Everywhere("admin")),
 ];
 
 const SCOPES: [&str; 8] = [
@@ -172,7 +180,9 @@ fn concrete(method: &str, template: &str) -> String {
         .replace("{env}", "production")
         .replace("{key}", "no-such-key")
         .replace("{name}", "NO_SUCH_NAME")
-        .replace("{id}", "00000000-0000-7000-8000-000000000000");
+        .replace("{id}", "00000000-0000-7000-8000-000000000000")
+        .replace("{webhook}", "00000000-0000-7000-8000-000000000000")
+        .replace("{delivery}", "msg_00000000000000000000000000000000");
     if QUERY_TARGETED.contains(&template) {
         format!("{path}?project=shop&environment=production")
     } else if template == "/v1/audit" {
