@@ -249,6 +249,17 @@ impl Access {
     }
 }
 
+/// Formats a stored timestamp as RFC 3339 for the API.
+pub fn format_micros(micros: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

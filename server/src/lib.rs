@@ -30,8 +30,9 @@
 //! - [`api`]: HTTP handlers, one module per resource, each mounting its own routes (OFREP,
 //!   OpenFeature's remote evaluation protocol, in `api/ofrep.rs`; CORS for the evaluation routes
 //!   in [`api::cors`]).
-//! - [`delivery`]: release plans, guards, scheduled changes and the scheduler that runs them
-//!   once across instances (a lease, and a compare-and-set per transition).
+//! - [`delivery`]: release plans, guards and scheduled changes (pure types and guard checks).
+//! - [`scheduler`]: the background loop that runs plans and scheduled changes once across
+//!   instances (a lease, and a compare-and-set per transition).
 //! - [`console`]: the operator console at `/ui`, server-rendered pages over the same shared
 //!   functions as the API's handlers, signed in with a token.
 //! - [`error`]: the one place where failures become `application/problem+json`.
@@ -71,6 +72,7 @@ pub mod open_files;
 pub mod rate_limit;
 pub mod readiness;
 pub mod redis_connection;
+pub mod scheduler;
 pub mod secret_integrity;
 pub mod secrets;
 pub mod settings;

@@ -192,7 +192,7 @@ impl Application {
             draining,
         });
         // Release plans and scheduled changes: on the lease holder only (see `delivery`).
-        background.spawn(crate::delivery::scheduler::run(
+        background.spawn(crate::scheduler::run(
             state.clone().into_inner(),
             monitoring,
             background.shutdown(),

@@ -1,7 +1,7 @@
 //! `/v1/projects/{project}/environments/{env}/flags/{key}/schedules[/{id}]` and the
 //! environment-wide `/v1/projects/{project}/environments/{env}/schedules`: one-off flag state
 //! changes at a given time, listed, cancellable (a `DELETE` of a pending one), audited. The
-//! scheduler (`delivery::scheduler`) applies them.
+//! scheduler (`scheduler`) applies them.
 
 use actix_web::http::{Method, header};
 use actix_web::{HttpResponse, web};

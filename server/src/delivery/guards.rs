@@ -85,7 +85,7 @@ impl Evaluation {
                 }
             })
             .collect();
-        json!({ "at": crate::store::format_micros(now), "results": results })
+        json!({ "at": crate::domain::format_micros(now), "results": results })
     }
 }
 

@@ -7,7 +7,8 @@
 //!   cannot hold an invalid plan.
 //! - [`lifecycle`]: what a plan does next (pure: spec, progress, time, event → effect).
 //! - [`guards`]: evaluating Prometheus queries and HTTP checks: pass, fail or unknown.
-//! - [`scheduler`]: the background loop, its lease, and the rounds it runs.
+//! The background loop that runs them, with its lease, is the top-level `scheduler` module:
+//! it needs the application state, which needs the store, which stores these types.
 //!
 //! SQL lives in `store::release_plans`, `store::scheduled_changes` and `store::leases`; the
 //! HTTP side in `api::release_plans` and `api::scheduled_changes`.
@@ -15,4 +16,3 @@
 pub mod guards;
 pub mod lifecycle;
 pub mod model;
-pub mod scheduler;

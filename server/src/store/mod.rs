@@ -226,16 +226,9 @@ pub fn now_micros() -> i64 {
     i64::try_from(nanos / 1_000).unwrap_or(i64::MAX)
 }
 
-/// Formats a stored timestamp as RFC 3339 for the API.
-pub fn format_micros(micros: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
+/// Kept here for the store's many callers; defined in `domain` so that modules the store
+/// depends on can format times too.
+pub use crate::domain::format_micros;
 
 impl Store {
     /// Connects with the settings' database URL (creating the SQLite file and its directory

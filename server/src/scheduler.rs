@@ -16,8 +16,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::guards::{Evaluation, Monitoring};
-use super::lifecycle::{self, Clock, Effect};
+use crate::delivery::guards::{Evaluation, Monitoring};
+use crate::delivery::lifecycle::{self, Clock, Effect};
 use crate::shutdown::Shutdown;
 use crate::state::AppState;
 use crate::store::release_plans::{self, Plan};
@@ -110,7 +110,7 @@ async fn advance(state: &AppState, monitoring: &Monitoring, plan: &Plan) {
         // instead of retrying every round.
         Err(error @ (StoreError::Invalid(_) | StoreError::Absent(_) | StoreError::NotFound)) => {
             let mut progress = effect.progress.clone();
-            progress.status = super::model::PlanStatus::Paused;
+            progress.status = crate::delivery::model::PlanStatus::Paused;
             progress.next_check_at = None;
             progress.hold_left_ms = Some(0);
             progress.current_step = plan.progress.current_step;
