@@ -187,26 +187,6 @@ pub struct PageQuery {
     pub cursor: Option<String>,
 }
 
-/// The query of lists that always fit in one page (at most 200 items, `next_cursor` always
-/// null): any cursor is one this server never issued, and says so instead of being ignored.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SinglePageQuery {
-    pub cursor: Option<String>,
-}
-
-impl SinglePageQuery {
-    pub fn check(&self) -> Result<(), ApiError> {
-        match self.cursor {
-            Some(_) => Err(ApiError::bad_request(
-                "query.cursor",
-                "not a cursor this server issued",
-            )),
-            None => Ok(()),
-        }
-    }
-}
-
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
 
@@ -279,6 +259,31 @@ impl<T> Page<T> {
             .flatten();
         Self { items, next_cursor }
     }
+}
+
+/// A page of a list the store returns whole (capped) and in a stable order: the items after the
+/// one whose key the cursor names. A cursor naming no item is one this server never issued.
+pub fn page_of<T>(
+    items: Vec<T>,
+    query: &PageQuery,
+    key: impl Fn(&T) -> String,
+) -> Result<Page<T>, ApiError> {
+    let limit = query.limit()?;
+    let start = match query.cursor.as_deref() {
+        None => 0,
+        Some(raw) => {
+            let after = cursor::decode(raw)?;
+            items
+                .iter()
+                .position(|item| key(item) == after)
+                .map(|at| at + 1)
+                .ok_or_else(|| {
+                    ApiError::bad_request("query.cursor", "not a cursor this server issued")
+                })?
+        }
+    };
+    let items: Vec<T> = items.into_iter().skip(start).take(limit).collect();
+    Ok(Page::new(items, limit, key))
 }
 
 /// Opaque cursors: base64url of the sort key, so clients do not build them by hand.

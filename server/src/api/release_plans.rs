@@ -6,7 +6,7 @@
 use actix_web::http::{Method, header};
 use actix_web::{HttpResponse, web};
 
-use super::extract::{Page, SinglePageQuery};
+use super::extract::{PageQuery, page_of};
 use super::path::{Env, FlagKeyParam, Project, ResourceId, TypedPath};
 use super::{Routes, ValidJson, ValidQuery};
 use crate::auth::{Authorized, scope};
@@ -44,14 +44,11 @@ async fn list(
     _auth: Authorized<scope::FlagsRead>,
     state: web::Data<AppState>,
     TypedPath((project, env, key)): FlagPath,
-    ValidQuery(query): ValidQuery<SinglePageQuery>,
+    ValidQuery(query): ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    query.check()?;
     let plans = release_plans::list(&state.store, &project, &env, &key, LIST_LIMIT).await?;
-    Ok(HttpResponse::Ok().json(Page {
-        items: plans.iter().map(Plan::view).collect(),
-        next_cursor: None,
-    }))
+    let views = plans.iter().map(Plan::view).collect();
+    Ok(HttpResponse::Ok().json(page_of(views, &query, |plan| plan.id.clone())?))
 }
 
 /// Creates a plan (pending, or running at once with `"start": true`).

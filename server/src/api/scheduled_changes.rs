@@ -7,7 +7,7 @@ use actix_web::http::{Method, header};
 use actix_web::{HttpResponse, web};
 
 use super::Routes;
-use super::extract::{Page, SinglePageQuery};
+use super::extract::{Page, PageQuery, page_of};
 use super::path::{Env, FlagKeyParam, Project, ResourceId, TypedPath};
 use super::{ValidJson, ValidQuery};
 use crate::auth::{Authorized, scope};
@@ -38,11 +38,12 @@ pub fn routes(routes: &mut Routes) {
 type FlagPath = TypedPath<(Project, Env, FlagKeyParam)>;
 type SchedulePath = TypedPath<(Project, Env, FlagKeyParam, ResourceId)>;
 
-fn page(schedules: &[Schedule]) -> Page<scheduled_changes::ScheduleView> {
-    Page {
-        items: schedules.iter().map(Schedule::view).collect(),
-        next_cursor: None,
-    }
+fn page(
+    schedules: &[Schedule],
+    query: &PageQuery,
+) -> Result<Page<scheduled_changes::ScheduleView>, ApiError> {
+    let views = schedules.iter().map(Schedule::view).collect();
+    page_of(views, query, |schedule| schedule.id.clone())
 }
 
 #[tracing::instrument(skip_all)]
@@ -50,11 +51,10 @@ async fn list_environment(
     _auth: Authorized<scope::FlagsRead>,
     state: web::Data<AppState>,
     TypedPath((project, env)): TypedPath<(Project, Env)>,
-    ValidQuery(query): ValidQuery<SinglePageQuery>,
+    ValidQuery(query): ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    query.check()?;
     let schedules = scheduled_changes::list(&state.store, &project, &env, None, LIST_LIMIT).await?;
-    Ok(HttpResponse::Ok().json(page(&schedules)))
+    Ok(HttpResponse::Ok().json(page(&schedules, &query)?))
 }
 
 #[tracing::instrument(skip_all)]
@@ -62,12 +62,11 @@ async fn list(
     _auth: Authorized<scope::FlagsRead>,
     state: web::Data<AppState>,
     TypedPath((project, env, key)): FlagPath,
-    ValidQuery(query): ValidQuery<SinglePageQuery>,
+    ValidQuery(query): ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    query.check()?;
     let schedules =
         scheduled_changes::list(&state.store, &project, &env, Some(&key), LIST_LIMIT).await?;
-    Ok(HttpResponse::Ok().json(page(&schedules)))
+    Ok(HttpResponse::Ok().json(page(&schedules, &query)?))
 }
 
 #[tracing::instrument(skip_all)]
