@@ -260,6 +260,24 @@ pub fn format_micros(micros: i64) -> String {
         .unwrap_or_default()
 }
 
+/// One invalid field of a request. Defined here (re-exported by `error`) so that modules the
+/// error mapping depends on can report problems too.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    /// JSON-path-like pointer, e.g. `body.scopes[1]` or `query.limit`.
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

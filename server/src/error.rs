@@ -15,22 +15,7 @@ use serde::Serialize;
 
 use crate::store::StoreError;
 
-/// One invalid field of a request.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct FieldError {
-    /// JSON-path-like pointer, e.g. `body.scopes[1]` or `query.limit`.
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use crate::domain::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

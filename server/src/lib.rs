@@ -83,5 +83,6 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod token_exchange;
 pub mod webhook_delivery;
 pub mod webhooks;

@@ -120,7 +120,7 @@ async fn create(
     TypedPath((project,)): TypedPath<(Project,)>,
     ValidJson(body): ValidJson<PolicyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, spec) = body.parse()?;
+    let (name, spec) = body.parse().map_err(ApiError::unprocessable)?;
     check_grant(&state, auth.principal(), &project, &spec).await?;
     let policy = oidc::create(&state.store, &auth.actor, &project, &name, &spec)
         .await
@@ -140,7 +140,7 @@ async fn replace(
     TypedPath((project, name)): TypedPath<(Project, PolicyName)>,
     ValidJson(body): ValidJson<PolicyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (body_name, spec) = body.parse()?;
+    let (body_name, spec) = body.parse().map_err(ApiError::unprocessable)?;
     if body_name.as_str() != &*name {
         return Err(ApiError::invalid(
             "body.name",

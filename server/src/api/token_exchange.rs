@@ -17,9 +17,9 @@ use crate::auth::client_ip;
 use crate::domain::Slug;
 use crate::error::ApiError;
 use crate::oidc::Refusal;
-use crate::oidc::exchange::{self, ExchangeError, ExchangeRequest};
 use crate::state::AppState;
 use crate::store::audit::Actor;
+use crate::token_exchange::{self as exchange, ExchangeError, ExchangeRequest};
 
 pub fn routes(routes: &mut Routes) {
     routes.add(Method::POST, "/v1/auth/token-exchange", exchange_token);

@@ -8,15 +8,16 @@
 //! - [`keys`]: issuers' keys via discovery and JWKS over HTTPS, cached so that the exchange
 //!   makes no outbound call while the key set is fresh.
 //! - [`verify`]: signature and registered claims of a presented token.
-//! - [`exchange`]: the exchange itself: policy, verification, bound claims, narrowing, replay
-//!   check, the issued token and the audit event, accepted or refused.
+//!
+//! The exchange itself (policy, verification, bound claims, narrowing, replay check, the issued
+//! token and the audit event) is the top-level `token_exchange` module: it needs the state and
+//! the store, which stores this module's types.
 //!
 //! Every refusal is a [`Refusal`]: a stable reason recorded in the audit log and answered as an
 //! OAuth error (`error`, `error_description`). Neither ever contains the presented token or a
 //! claim's value.
 
 pub mod claims;
-pub mod exchange;
 pub mod keys;
 pub mod policy;
 pub mod verify;

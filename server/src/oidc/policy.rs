@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::claims::BoundClaims;
+use crate::domain::FieldError;
 use crate::domain::{Access, Scope, Slug};
-use crate::error::{ApiError, FieldError};
 
 pub const DEFAULT_TTL_SECS: u64 = 15 * 60;
 pub const MAX_TTL_SECS: u64 = 60 * 60;
@@ -92,8 +92,8 @@ impl TrustPolicy {
             scopes: self.spec.scopes.clone(),
             environments: self.spec.environments.to_names(),
             ttl_seconds: self.spec.ttl_secs,
-            created_at: crate::store::format_micros(self.created_at),
-            updated_at: crate::store::format_micros(self.updated_at),
+            created_at: crate::domain::format_micros(self.created_at),
+            updated_at: crate::domain::format_micros(self.updated_at),
         }
     }
 
@@ -105,7 +105,7 @@ impl TrustPolicy {
 
 impl PolicyBody {
     /// Checks every field and reports all problems at once; messages state rules, never values.
-    pub fn parse(self) -> Result<(Slug, PolicySpec), ApiError> {
+    pub fn parse(self) -> Result<(Slug, PolicySpec), Vec<FieldError>> {
         let mut errors = Vec::new();
         let issuer = parse_issuer(&self.issuer)
             .map_err(|m| errors.push(FieldError::new("body.issuer", m)))
@@ -179,7 +179,7 @@ impl PolicyBody {
                     ttl_secs,
                 },
             )),
-            _ => Err(ApiError::unprocessable(errors)),
+            _ => Err(errors),
         }
     }
 }

@@ -11,12 +11,12 @@
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::Refusal;
-use super::claims::ClaimMismatch;
-use super::policy::TrustPolicy;
-use super::verify::{self, VerifiedToken};
 use crate::auth::TokenRequest;
 use crate::domain::{Access, Scope, ScopeSet, Slug};
+use crate::oidc::Refusal;
+use crate::oidc::claims::ClaimMismatch;
+use crate::oidc::policy::TrustPolicy;
+use crate::oidc::verify::{self, VerifiedToken};
 use crate::state::AppState;
 use crate::store::audit::{self, Actor, Change};
 use crate::store::tokens::Federation;
