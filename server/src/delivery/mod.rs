@@ -1,12 +1,12 @@
 //! Delivery that watches itself (issue 18): release plans that ramp a flag through steps under
-//! guards, one-off scheduled changes, and the scheduler that runs both on one instance at a
-//! time.
+//! guards, and one-off scheduled changes.
 //!
 //! # Layout
 //! - [`model`]: plans and scheduled changes as the API writes them, parsed into types that
 //!   cannot hold an invalid plan.
 //! - [`lifecycle`]: what a plan does next (pure: spec, progress, time, event → effect).
 //! - [`guards`]: evaluating Prometheus queries and HTTP checks: pass, fail or unknown.
+//!
 //! The background loop that runs them, with its lease, is the top-level `scheduler` module:
 //! it needs the application state, which needs the store, which stores these types.
 //!
