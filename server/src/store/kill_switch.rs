@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, Row};
 use super::audit::{self, Actor, Change};
 use super::flag_states::bump_environment;
 use super::lookup::environment_id;
-use super::{Store, StoreResult, format_micros, now_micros};
+use super::{Store, StoreResult, format_micros, now_micros, retrying};
 use crate::changes::{Changed, Committed};
 
 /// Whether the environment's kill switch is pulled (each state view carries it).
@@ -35,8 +35,24 @@ pub struct KillSwitch {
 
 /// Pulls (or releases) the environment's kill switch. Stored states are not touched, so
 /// releasing brings back exactly what each flag had. Pulling twice keeps the first record.
+/// Two operators pulling at once both succeed: the one who lost the race to insert the record
+/// is retried (see [`retrying`]) and finds the switch already pulled.
 #[tracing::instrument(skip_all, fields(project = %project, environment = %env))]
 pub async fn set_kill(
+    store: &Store,
+    actor: &Actor,
+    project: &str,
+    env: &str,
+    kill: bool,
+    reason: &str,
+) -> StoreResult<Committed<KillSwitch>> {
+    retrying(store, None, || {
+        set_kill_once(store, actor, project, env, kill, reason)
+    })
+    .await
+}
+
+async fn set_kill_once(
     store: &Store,
     actor: &Actor,
     project: &str,
